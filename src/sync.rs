@@ -1,0 +1,39 @@
+//! The one switch between `std` and [loom](https://docs.rs/loom).
+//!
+//! Every atomic, lock and thread-local in the crate is imported from here, never straight
+//! from `std`, so that `RUSTFLAGS="--cfg loom"` swaps the whole crate onto loom's checked
+//! primitives and the loom models in `loom-tests/` run the crate's real code, not a copy
+//! (the pattern of `tokio/src/loom` and crossbeam's `crossbeam_loom`).
+//!
+//! All state words are 64-bit, so loom models them natively: no 128-bit shim is needed.
+
+#[cfg(not(loom))]
+pub(crate) use std::sync::{
+    atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering},
+    Arc, Mutex, MutexGuard, RwLock,
+};
+
+#[cfg(loom)]
+pub(crate) use loom::sync::{
+    atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering},
+    Arc, Mutex, MutexGuard, RwLock,
+};
+
+/// `thread_local!` from std, or loom's model-aware version under `--cfg loom`.
+#[cfg(not(loom))]
+pub(crate) use std::thread_local;
+
+#[cfg(loom)]
+pub(crate) use loom::thread_local;
+
+/// Locks `m`, ignoring poisoning.
+///
+/// No lock of the crate is ever held while user code (a protected call or a listener) runs,
+/// so a poisoned lock can only come from a panic inside the crate's own short critical
+/// sections, which leave the data consistent; recovering is always sound.
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    match m.lock() {
+        Ok(g) => g,
+        Err(poisoned) => poisoned.into_inner(),
+    }
+}
