@@ -1,0 +1,121 @@
+//! Retry with exponential backoff and jitter, around a breaker, using `backon`.
+//!
+//! ```text
+//! cargo run --example retry
+//! ```
+//!
+//! Retries and breakers work together when the retry loop stops as soon as the breaker
+//! rejects a call: a rejection means "the service is known to be down", and retrying it only
+//! burns time. So the retry condition is `!e.is_rejected()`.
+//!
+//! Three scenes:
+//! 1. a transient failure: the second attempt succeeds;
+//! 2. the backend is down: attempts fail until the breaker opens, and the next attempt is
+//!    rejected, which ends the retry loop at once;
+//! 3. while the breaker is open, a new request gives up on its first attempt, without
+//!    touching the backend or sleeping.
+
+use std::cell::Cell;
+use std::time::{Duration, Instant};
+
+use backon::{BlockingRetryable, ExponentialBuilder};
+use breakerbox::{CircuitBreaker, Config, Error};
+
+/// A backend that fails its next `failures` calls, then answers.
+#[derive(Debug, Default)]
+struct Backend {
+    failures: Cell<u32>,
+    calls: Cell<u32>,
+}
+
+impl Backend {
+    fn get(&self) -> Result<&'static str, String> {
+        self.calls.set(self.calls.get() + 1);
+        if self.failures.get() > 0 {
+            self.failures.set(self.failures.get() - 1);
+            Err("503 Service Unavailable".to_string())
+        } else {
+            Ok("200 OK")
+        }
+    }
+}
+
+/// One request: up to 4 retries (5 attempts), backoff from 20 ms doubling, with jitter;
+/// a rejection by the breaker stops the loop at once.
+fn request(breaker: &CircuitBreaker, backend: &Backend) -> Result<&'static str, Error<String>> {
+    let backoff = ExponentialBuilder::default()
+        .with_jitter()
+        .with_min_delay(Duration::from_millis(20))
+        .with_max_delay(Duration::from_millis(200))
+        .with_max_times(4);
+    let attempt = Cell::new(0);
+    (|| {
+        attempt.set(attempt.get() + 1);
+        breaker.call(|| backend.get())
+    })
+    .retry(backoff)
+    .when(|e: &Error<String>| !e.is_rejected())
+    .notify(|e: &Error<String>, wait: Duration| {
+        println!(
+            "    attempt {} failed ({e}); retrying in {} ms",
+            attempt.get(),
+            wait.as_millis()
+        );
+    })
+    .call()
+}
+
+fn scene(title: &str, breaker: &CircuitBreaker, backend: &Backend) -> Result<(), ()> {
+    println!("{title}");
+    let calls_before = backend.calls.get();
+    let started = Instant::now();
+    let result = request(breaker, backend);
+    let outcome = match &result {
+        Ok(body) => format!("ok: {body}"),
+        Err(Error::Rejected(r)) => format!("gave up, rejected: {r}"),
+        Err(Error::Inner(e)) => format!("gave up after the last retry: {e}"),
+    };
+    println!(
+        "  -> {outcome} ({} backend calls, {} ms, breaker {})",
+        backend.calls.get() - calls_before,
+        started.elapsed().as_millis(),
+        breaker.state()
+    );
+    result.map(drop).map_err(drop)
+}
+
+fn main() {
+    let config = Config::builder()
+        .failure_threshold(3)
+        .timeout(Duration::from_secs(30))
+        .build()
+        .expect("valid settings");
+    let breaker = CircuitBreaker::with_config("upstream", config);
+    let backend = Backend::default();
+
+    backend.failures.set(1);
+    let first = scene("1. one transient failure:", &breaker, &backend);
+    assert!(first.is_ok());
+
+    backend.failures.set(u32::MAX);
+    let calls_before = backend.calls.get();
+    let second = scene("2. the backend is down:", &breaker, &backend);
+    assert!(second.is_err());
+    // Three failures open the breaker; the fourth attempt is rejected and ends the loop.
+    assert_eq!(backend.calls.get() - calls_before, 3);
+
+    let calls_before = backend.calls.get();
+    let third = scene(
+        "3. another request while the breaker is open:",
+        &breaker,
+        &backend,
+    );
+    assert!(third.is_err());
+    assert_eq!(backend.calls.get(), calls_before);
+
+    let m = breaker.metrics();
+    println!(
+        "metrics: {} calls: {} ok, {} failed, {} rejected; state {}",
+        m.total_calls, m.successful_calls, m.failed_calls, m.rejected_calls, m.state
+    );
+}
