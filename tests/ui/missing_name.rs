@@ -1,0 +1,8 @@
+use breakerbox::circuit_breaker;
+
+#[circuit_breaker]
+fn call() -> Result<(), String> {
+    Ok(())
+}
+
+fn main() {}
