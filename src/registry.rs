@@ -1,0 +1,678 @@
+//! A concurrent registry of named breakers.
+//!
+//! # Structure
+//!
+//! Two parts, with different jobs:
+//!
+//! * The **store**: the breakers themselves, keyed by name. On std it is a lock-free
+//!   [`papaya`] hash set of `Arc<CircuitBreaker>` whose key *is* the breaker's own name
+//!   (no second copy of the name). A [`Registry::get`] is one guarded, lock-free probe and an
+//!   `Arc` clone: it never blocks behind another thread's `get`, `register` or removal, two
+//!   cores looking up the same name write no shared lock word (only the `Arc` count the API
+//!   hands out), and a lookup by `&str` allocates nothing. Under `--cfg loom` the store is a
+//!   loom `RwLock<HashSet>` with the same methods, so loom checks the protocol below against
+//!   a store it can see.
+//! * The **writer shards**: 64 cache-padded mutexes, one picked by the name's hash, that
+//!   serialize every change of one name (creation, `register`, `remove`) and hold the table
+//!   of creations in flight. Readers never touch them.
+//!
+//! # Get-or-create
+//!
+//! [`Registry::get_or_create_with`] first does a plain `get`. On a miss it locks the name's
+//! writer shard and looks again (double-checked). If another thread is already creating that
+//! name, it waits on that creation's own mutex (outside the shard lock) and looks again.
+//! Otherwise it records its own creation as in flight, releases the shard lock, runs `make`
+//! and builds the breaker with no lock of the registry held (so `make` may use the registry,
+//! for other names), publishes the breaker in the store, and only then clears its in-flight
+//! record. So `make` runs once per creation, however many threads race, and a thread that
+//! saw the record gone sees the breaker. If `make` panics, the record is cleared during
+//! unwinding and a waiting thread takes over the creation.
+
+use std::borrow::Borrow;
+use std::collections::hash_map::RandomState;
+use std::collections::HashMap;
+use std::error::Error as StdError;
+use std::fmt;
+use std::hash::{BuildHasher, Hash, Hasher};
+
+use crossbeam_utils::CachePadded;
+
+use crate::sync::{lock, Arc, Mutex};
+use crate::{CircuitBreaker, Config, Metrics, State};
+
+/// Number of writer shards (a power of two): creations and removals of names in different
+/// shards never wait for each other. Fewer under loom, where every lock is a modelled object.
+#[cfg(not(loom))]
+const WRITER_SHARDS: usize = 64;
+#[cfg(loom)]
+const WRITER_SHARDS: usize = 2;
+
+/// A registry of named [`CircuitBreaker`]s, shared as `Arc<CircuitBreaker>`.
+///
+/// Lookups ([`get`](Registry::get)) are lock-free; creations and removals of one name are
+/// serialized, and [`get_or_create_with`](Registry::get_or_create_with) runs its `make`
+/// closure once per new name even when many threads race on it. A registered breaker is
+/// never replaced: it stays until [`remove`](Registry::remove)d.
+///
+/// Most programs use the process-wide [`Registry::global`]; a `Registry::new()` is an
+/// independent set of names (handy in tests).
+///
+/// # Examples
+///
+/// ```
+/// use breakerbox::{Config, Registry, State};
+///
+/// let registry = Registry::new();
+/// let payments = registry.get_or_create("payments", Config::default());
+/// assert_eq!(payments.state(), State::Closed);
+///
+/// // Every later lookup of the name hands out the same breaker.
+/// let again = registry.get("payments").unwrap();
+/// assert!(std::sync::Arc::ptr_eq(&payments, &again));
+/// assert_eq!(registry.names(), ["payments"]);
+/// ```
+pub struct Registry {
+    /// The breakers, keyed by name; see the module docs.
+    store: Store,
+    /// Picks a name's writer shard.
+    hasher: RandomState,
+    /// The writer shards; see the module docs.
+    writers: Box<[CachePadded<WriterShard>]>,
+}
+
+/// One writer shard: the lock that serializes changes of its names, guarding the table of
+/// creations in flight (name -> the mutex its creator holds until it is done).
+struct WriterShard {
+    in_flight: Mutex<HashMap<Box<str>, Arc<Mutex<()>>>>,
+}
+
+/// The status of one registered breaker, as reported by [`Registry::statuses`].
+///
+/// `state`, `is_available` and `metrics` come from one snapshot of the breaker:
+/// `state == metrics.state`, and `is_available` is `true` when `Closed`, `false` when `Open`,
+/// and whether a probe slot was free when `HalfOpen`.
+///
+/// # Examples
+///
+/// ```
+/// use breakerbox::{Config, Registry, State};
+///
+/// let registry = Registry::new();
+/// registry.get_or_create("search", Config::default());
+/// let statuses = registry.statuses();
+/// assert_eq!(statuses[0].name, "search");
+/// assert_eq!(statuses[0].state, State::Closed);
+/// assert!(statuses[0].is_available);
+/// assert_eq!(statuses[0].metrics.total_calls, 0);
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Status {
+    /// The breaker's name.
+    pub name: String,
+    /// Its effective state.
+    pub state: State,
+    /// Whether a call would be admitted.
+    pub is_available: bool,
+    /// Its metrics.
+    pub metrics: Metrics,
+}
+
+/// Returned by [`Registry::register`] when the name is already registered; the registered
+/// breaker is kept.
+///
+/// # Examples
+///
+/// ```
+/// use breakerbox::{Config, Registry};
+///
+/// let registry = Registry::new();
+/// registry.register("db", Config::default()).unwrap();
+/// let err = registry.register("db", Config::default()).unwrap_err();
+/// assert_eq!(err.name(), "db");
+/// assert_eq!(err.to_string(), "a circuit breaker named \"db\" is already registered");
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AlreadyRegistered {
+    name: String,
+}
+
+impl AlreadyRegistered {
+    /// The name that was already registered.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use breakerbox::{Config, Registry};
+    ///
+    /// let registry = Registry::new();
+    /// registry.get_or_create("cache", Config::default());
+    /// let err = registry.register("cache", Config::default()).unwrap_err();
+    /// assert_eq!(err.name(), "cache");
+    /// ```
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+}
+
+impl fmt::Display for AlreadyRegistered {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "a circuit breaker named {:?} is already registered",
+            self.name
+        )
+    }
+}
+
+impl StdError for AlreadyRegistered {}
+
+impl Registry {
+    /// An empty registry.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use breakerbox::Registry;
+    ///
+    /// let registry = Registry::new();
+    /// assert!(registry.is_empty());
+    /// ```
+    pub fn new() -> Self {
+        Registry {
+            store: Store::new(),
+            hasher: RandomState::new(),
+            writers: (0..WRITER_SHARDS)
+                .map(|_| {
+                    CachePadded::new(WriterShard {
+                        in_flight: Mutex::new(HashMap::new()),
+                    })
+                })
+                .collect(),
+        }
+    }
+
+    /// The process-wide registry, created empty on first use. The same as
+    /// [`global_registry`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use breakerbox::{Config, Registry};
+    ///
+    /// let users = Registry::global().get_or_create("users-api", Config::default());
+    /// let same = Registry::global().get("users-api").unwrap();
+    /// assert!(std::sync::Arc::ptr_eq(&users, &same));
+    /// ```
+    #[cfg(not(loom))]
+    pub fn global() -> &'static Registry {
+        static GLOBAL: std::sync::OnceLock<Registry> = std::sync::OnceLock::new();
+        GLOBAL.get_or_init(Registry::new)
+    }
+
+    /// The process-wide registry, created empty on first use (loom: one per execution).
+    #[cfg(loom)]
+    pub fn global() -> &'static Registry {
+        loom::lazy_static! {
+            static ref GLOBAL: Registry = Registry::new();
+        }
+        &GLOBAL
+    }
+
+    /// Creates and registers a breaker named `name` with `config`.
+    ///
+    /// # Errors
+    ///
+    /// [`AlreadyRegistered`] if a breaker of that name is registered (or being created by
+    /// another thread, which then wins); the registered breaker is kept and no new one is
+    /// built.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use breakerbox::{Config, Registry};
+    ///
+    /// let registry = Registry::new();
+    /// let config = Config::builder().failure_threshold(3).build().unwrap();
+    /// let db = registry.register("db", config).unwrap();
+    /// assert_eq!(db.config().failure_threshold(), 3);
+    /// assert!(registry.register("db", Config::default()).is_err());
+    /// ```
+    pub fn register(
+        &self,
+        name: impl Into<String>,
+        config: Config,
+    ) -> Result<Arc<CircuitBreaker>, AlreadyRegistered> {
+        let name = name.into();
+        if self.store.get(&name).is_some() {
+            return Err(AlreadyRegistered { name });
+        }
+        match self.create(&name, |name| CircuitBreaker::with_config(name, config)) {
+            Ok(breaker) => Ok(breaker),
+            Err(_present) => Err(AlreadyRegistered { name }),
+        }
+    }
+
+    /// The breaker named `name`, if registered. Lock-free; allocates nothing but the
+    /// returned `Arc`'s count.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use breakerbox::{Config, Registry};
+    ///
+    /// let registry = Registry::new();
+    /// assert!(registry.get("inventory").is_none());
+    /// registry.get_or_create("inventory", Config::default());
+    /// assert_eq!(registry.get("inventory").unwrap().name(), "inventory");
+    /// ```
+    pub fn get(&self, name: &str) -> Option<Arc<CircuitBreaker>> {
+        self.store.get(name)
+    }
+
+    /// The breaker named `name`, created with `config` if there is none.
+    ///
+    /// An existing breaker keeps its own configuration: `config` is then unused.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use breakerbox::{Config, Registry};
+    ///
+    /// let registry = Registry::new();
+    /// let first = registry.get_or_create("mail", Config::default());
+    /// let strict = Config::builder().failure_threshold(1).build().unwrap();
+    /// let second = registry.get_or_create("mail", strict);
+    /// assert!(std::sync::Arc::ptr_eq(&first, &second));
+    /// assert_eq!(second.config().failure_threshold(), 5); // the default, kept
+    /// ```
+    pub fn get_or_create(&self, name: &str, config: Config) -> Arc<CircuitBreaker> {
+        self.get_or_create_with(name, move || config)
+    }
+
+    /// The breaker named `name`, created with the configuration `make` returns if there is
+    /// none.
+    ///
+    /// `make` runs only when the name is absent, and once per creation even when many
+    /// threads race on the name: the others wait for that creation and get its breaker. No
+    /// lock of the registry is held while `make` runs, so it may use the registry for other
+    /// names; creating the *same* name from inside `make` deadlocks (as a recursive
+    /// `OnceLock` initialization would). If `make` panics, nothing is registered and the
+    /// panic propagates; a thread waiting on the name then runs its own `make`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use breakerbox::{Config, Registry};
+    ///
+    /// let registry = Registry::new();
+    /// let mut calls = 0;
+    /// registry.get_or_create_with("geo", || { calls += 1; Config::default() });
+    /// registry.get_or_create_with("geo", || { calls += 1; Config::default() });
+    /// assert_eq!(calls, 1);
+    /// ```
+    pub fn get_or_create_with<F: FnOnce() -> Config>(
+        &self,
+        name: &str,
+        make: F,
+    ) -> Arc<CircuitBreaker> {
+        if let Some(breaker) = self.store.get(name) {
+            return breaker;
+        }
+        match self.create(name, |name| CircuitBreaker::with_config(name, make())) {
+            Ok(created) => created,
+            Err(present) => present,
+        }
+    }
+
+    /// Removes the breaker named `name` and returns it, if registered.
+    ///
+    /// Holders of the returned or earlier-cloned `Arc`s keep a working breaker; the name is
+    /// free again, and a later creation builds a new breaker.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use breakerbox::{Config, Registry};
+    ///
+    /// let registry = Registry::new();
+    /// registry.get_or_create("old", Config::default());
+    /// assert_eq!(registry.remove("old").unwrap().name(), "old");
+    /// assert!(registry.remove("old").is_none());
+    /// assert!(registry.get("old").is_none());
+    /// ```
+    pub fn remove(&self, name: &str) -> Option<Arc<CircuitBreaker>> {
+        let _writer = lock(&self.writer_shard(name).in_flight);
+        self.store.remove(name)
+    }
+
+    /// Resets the breaker named `name` (see [`CircuitBreaker::reset`]); `false` when no such
+    /// breaker is registered.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use breakerbox::{Config, Registry, State};
+    ///
+    /// let registry = Registry::new();
+    /// let api = registry.get_or_create("api", Config::default());
+    /// api.force_open();
+    /// assert!(registry.reset("api"));
+    /// assert_eq!(api.state(), State::Closed);
+    /// assert!(!registry.reset("missing"));
+    /// ```
+    pub fn reset(&self, name: &str) -> bool {
+        match self.store.get(name) {
+            Some(breaker) => {
+                breaker.reset();
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Resets every registered breaker (see [`CircuitBreaker::reset`]).
+    ///
+    /// Breakers registered while it runs may or may not be reset.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use breakerbox::{Config, Registry, State};
+    ///
+    /// let registry = Registry::new();
+    /// registry.get_or_create("a", Config::default()).force_open();
+    /// registry.get_or_create("b", Config::default()).force_open();
+    /// registry.reset_all();
+    /// assert!(registry.statuses().iter().all(|s| s.state == State::Closed));
+    /// ```
+    pub fn reset_all(&self) {
+        for breaker in self.store.snapshot() {
+            breaker.reset();
+        }
+    }
+
+    /// The status of every registered breaker, sorted by name.
+    ///
+    /// Each status is a consistent snapshot of its breaker (see [`Status`]); breakers are
+    /// read one after another, not at one instant.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use breakerbox::{Config, Registry, State};
+    ///
+    /// let registry = Registry::new();
+    /// registry.get_or_create("b", Config::default()).force_open();
+    /// registry.get_or_create("a", Config::default());
+    /// let statuses = registry.statuses();
+    /// assert_eq!(statuses[0].name, "a");
+    /// assert_eq!(statuses[1].name, "b");
+    /// assert_eq!(statuses[1].state, State::Open);
+    /// assert!(!statuses[1].is_available);
+    /// ```
+    pub fn statuses(&self) -> Vec<Status> {
+        let mut breakers = self.store.snapshot();
+        breakers.sort_unstable_by(|a, b| a.name().cmp(b.name()));
+        breakers.iter().map(|breaker| status_of(breaker)).collect()
+    }
+
+    /// The names of every registered breaker, sorted.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use breakerbox::{Config, Registry};
+    ///
+    /// let registry = Registry::new();
+    /// for name in ["zeta", "alpha", "mu"] {
+    ///     registry.get_or_create(name, Config::default());
+    /// }
+    /// assert_eq!(registry.names(), ["alpha", "mu", "zeta"]);
+    /// ```
+    pub fn names(&self) -> Vec<String> {
+        let mut names: Vec<String> = self
+            .store
+            .snapshot()
+            .iter()
+            .map(|breaker| breaker.name().to_owned())
+            .collect();
+        names.sort_unstable();
+        names
+    }
+
+    /// The number of registered breakers.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use breakerbox::{Config, Registry};
+    ///
+    /// let registry = Registry::new();
+    /// registry.get_or_create("one", Config::default());
+    /// registry.get_or_create("two", Config::default());
+    /// registry.get_or_create("one", Config::default());
+    /// assert_eq!(registry.len(), 2);
+    /// ```
+    pub fn len(&self) -> usize {
+        self.store.len()
+    }
+
+    /// Whether no breaker is registered.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use breakerbox::{Config, Registry};
+    ///
+    /// let registry = Registry::new();
+    /// assert!(registry.is_empty());
+    /// registry.get_or_create("x", Config::default());
+    /// assert!(!registry.is_empty());
+    /// ```
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The writer shard of `name`.
+    fn writer_shard(&self, name: &str) -> &WriterShard {
+        // WRITER_SHARDS is a power of two; the low bits of a SipHash are well mixed.
+        let index = (self.hasher.hash_one(name) as usize) & (WRITER_SHARDS - 1);
+        &self.writers[index]
+    }
+
+    /// Creates the breaker `name` with `build` unless it is present: `Ok(created)`, or
+    /// `Err(present)` without calling `build`. `build` runs with no registry lock held and at
+    /// most once per creation of the name (see the module docs).
+    fn create<B>(&self, name: &str, build: B) -> Result<Arc<CircuitBreaker>, Arc<CircuitBreaker>>
+    where
+        B: FnOnce(&str) -> CircuitBreaker,
+    {
+        let shard = self.writer_shard(name);
+        loop {
+            let mut in_flight = lock(&shard.in_flight);
+            if let Some(present) = self.store.get(name) {
+                return Err(present);
+            }
+            if let Some(other) = in_flight.get(name).map(Arc::clone) {
+                drop(in_flight);
+                // Its creator holds `other` until the breaker is published (or its `make`
+                // panicked): wait for that, then look again.
+                drop(lock(&other));
+                continue;
+            }
+            let ours = Arc::new(Mutex::new(()));
+            let creating = lock(&ours);
+            in_flight.insert(name.into(), Arc::clone(&ours));
+            drop(in_flight);
+
+            // Declared after `creating`, so dropped first, also when `build` unwinds: the
+            // in-flight record is gone before a waiter wakes up and looks again.
+            let record = InFlightRecord { shard, name };
+            let breaker = Arc::new(build(name));
+            self.store.insert(Arc::clone(&breaker));
+            drop(record);
+            drop(creating);
+            return Ok(breaker);
+        }
+    }
+}
+
+/// Clears a creation's in-flight record when dropped (after publishing, or on unwind).
+struct InFlightRecord<'a> {
+    shard: &'a WriterShard,
+    name: &'a str,
+}
+
+impl Drop for InFlightRecord<'_> {
+    fn drop(&mut self) {
+        lock(&self.shard.in_flight).remove(self.name);
+    }
+}
+
+/// One consistent status of `breaker`: the state is the one its metrics snapshot reports,
+/// and availability is derived from that state (asked again only for half-open, where it
+/// depends on the probe slots).
+fn status_of(breaker: &CircuitBreaker) -> Status {
+    let metrics = breaker.metrics();
+    let state = metrics.state;
+    let is_available = match state {
+        State::Closed => true,
+        State::Open => false,
+        State::HalfOpen => breaker.is_available(),
+    };
+    Status {
+        name: breaker.name().to_owned(),
+        state,
+        is_available,
+        metrics,
+    }
+}
+
+/// Free-function form of [`Registry::global`].
+///
+/// # Examples
+///
+/// ```
+/// use breakerbox::{global_registry, Registry};
+///
+/// assert!(std::ptr::eq(global_registry(), Registry::global()));
+/// ```
+pub fn global_registry() -> &'static Registry {
+    Registry::global()
+}
+
+impl Default for Registry {
+    /// The same as [`Registry::new`].
+    fn default() -> Self {
+        Registry::new()
+    }
+}
+
+impl fmt::Debug for Registry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Registry")
+            .field("len", &self.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// A store entry: a breaker, hashed and compared by its name, so that the store needs no
+/// separate key and can be probed with a `&str`.
+struct Entry(Arc<CircuitBreaker>);
+
+impl Borrow<str> for Entry {
+    fn borrow(&self) -> &str {
+        self.0.name()
+    }
+}
+
+impl Hash for Entry {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        // Must equal `str`'s hash of the name, as `Borrow<str>` requires.
+        self.0.name().hash(state);
+    }
+}
+
+impl PartialEq for Entry {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.name() == other.0.name()
+    }
+}
+
+impl Eq for Entry {}
+
+/// The lock-free store (std builds).
+#[cfg(not(loom))]
+struct Store(papaya::HashSet<Entry>);
+
+#[cfg(not(loom))]
+impl Store {
+    fn new() -> Self {
+        Store(papaya::HashSet::new())
+    }
+
+    fn get(&self, name: &str) -> Option<Arc<CircuitBreaker>> {
+        self.0.pin().get(name).map(|entry| Arc::clone(&entry.0))
+    }
+
+    /// Called with the name's writer shard locked and the name absent.
+    fn insert(&self, breaker: Arc<CircuitBreaker>) {
+        let inserted = self.0.pin().insert(Entry(breaker));
+        debug_assert!(inserted, "writers of a name are serialized");
+    }
+
+    /// Called with the name's writer shard locked.
+    fn remove(&self, name: &str) -> Option<Arc<CircuitBreaker>> {
+        let set = self.0.pin();
+        let breaker = set.get(name).map(|entry| Arc::clone(&entry.0))?;
+        set.remove(name);
+        Some(breaker)
+    }
+
+    fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    fn snapshot(&self) -> Vec<Arc<CircuitBreaker>> {
+        self.0.pin().iter().map(|entry| Arc::clone(&entry.0)).collect()
+    }
+}
+
+/// The store under loom: one loom `RwLock` over a std set, with the same methods as the
+/// lock-free one, so the registry's protocol runs unchanged on modelled locks.
+#[cfg(loom)]
+struct Store(crate::sync::RwLock<std::collections::HashSet<Entry>>);
+
+#[cfg(loom)]
+impl Store {
+    fn new() -> Self {
+        Store(crate::sync::RwLock::new(std::collections::HashSet::new()))
+    }
+
+    fn with_read<R>(&self, f: impl FnOnce(&std::collections::HashSet<Entry>) -> R) -> R {
+        f(&self.0.read().unwrap_or_else(|poisoned| poisoned.into_inner()))
+    }
+
+    fn get(&self, name: &str) -> Option<Arc<CircuitBreaker>> {
+        self.with_read(|set| set.get(name).map(|entry| Arc::clone(&entry.0)))
+    }
+
+    fn insert(&self, breaker: Arc<CircuitBreaker>) {
+        let mut set = self.0.write().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let inserted = set.insert(Entry(breaker));
+        debug_assert!(inserted, "writers of a name are serialized");
+    }
+
+    fn remove(&self, name: &str) -> Option<Arc<CircuitBreaker>> {
+        let mut set = self.0.write().unwrap_or_else(|poisoned| poisoned.into_inner());
+        set.take(name).map(|entry| entry.0)
+    }
+
+    fn len(&self) -> usize {
+        self.with_read(|set| set.len())
+    }
+
+    fn snapshot(&self) -> Vec<Arc<CircuitBreaker>> {
+        self.with_read(|set| set.iter().map(|entry| Arc::clone(&entry.0)).collect())
+    }
+}
