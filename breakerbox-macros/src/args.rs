@@ -224,6 +224,14 @@ fn parse_value(key: &str, expr: &Expr) -> syn::Result<u64> {
                 format!("`{key}` must be {range}, not negative"),
             ));
         }
+        Expr::Lit(ExprLit {
+            lit: Lit::Str(_), ..
+        }) => {
+            return Err(syn::Error::new_spanned(
+                expr,
+                format!("`{key}` must be {range}, not a string"),
+            ));
+        }
         Expr::Lit(_) => {
             return Err(syn::Error::new_spanned(
                 expr,

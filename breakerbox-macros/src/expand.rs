@@ -81,15 +81,15 @@ fn check_signature(sig: &Signature) -> syn::Result<()> {
     Ok(())
 }
 
-fn not_a_result(span: Span, found: Option<&str>) -> syn::Error {
-    let mut message = String::from(
-        "#[circuit_breaker] requires the function to return `Result<T, E>`; \
-         it then returns `Result<T, breakerbox::Error<E>>`",
-    );
-    if let Some(found) = found {
-        message.push_str(&format!(", but the return type is `{found}`"));
-    }
-    syn::Error::new(span, message)
+fn not_a_result(tokens: impl quote::ToTokens, what: &str) -> syn::Error {
+    // `new_spanned` covers all of `tokens`, not only their first token.
+    syn::Error::new_spanned(
+        tokens,
+        format!(
+            "#[circuit_breaker] requires the function to return `Result<T, E>` \
+             (it then returns `Result<T, breakerbox::Error<E>>`); {what}"
+        ),
+    )
 }
 
 /// Splits the return type into `T` and `E`, or explains why it cannot.
@@ -98,7 +98,7 @@ fn result_parts(sig: &Signature) -> syn::Result<ResultParts> {
         ReturnType::Type(_, ty) => ty.as_ref(),
         ReturnType::Default => {
             // No return type to point at: the whole signature is the culprit.
-            return Err(not_a_result(sig.span(), Some("()")));
+            return Err(not_a_result(sig, "this function returns `()`"));
         }
     };
     let mut inner = ty;
@@ -110,13 +110,12 @@ fn result_parts(sig: &Signature) -> syn::Result<ResultParts> {
             _ => break,
         }
     }
-    let found = || quote!(#ty).to_string();
     let Type::Path(TypePath { qself: None, path }) = inner else {
-        return Err(not_a_result(ty.span(), Some(&found())));
+        return Err(not_a_result(ty, "this return type is not a `Result`"));
     };
     let last = path.segments.last().filter(|s| s.ident == "Result");
     let Some(last) = last else {
-        return Err(not_a_result(ty.span(), Some(&found())));
+        return Err(not_a_result(ty, "this return type is not a `Result`"));
     };
     let types: Vec<&Type> = match &last.arguments {
         PathArguments::AngleBracketed(a) => a
@@ -134,13 +133,11 @@ fn result_parts(sig: &Signature) -> syn::Result<ResultParts> {
         _ => 0,
     };
     if types.len() != 2 || arg_count != 2 {
-        return Err(syn::Error::new(
-            ty.span(),
-            format!(
-                "#[circuit_breaker] needs the error type spelled out, as in `Result<T, E>`, \
-                 to wrap it in `breakerbox::Error<E>`; `{}` hides it behind an alias",
-                found()
-            ),
+        return Err(syn::Error::new_spanned(
+            ty,
+            "#[circuit_breaker] needs the return type written `Result<T, E>`, with the error \
+             type spelled out, to wrap it in `breakerbox::Error<E>`; an alias such as \
+             `io::Result<T>` hides it",
         ));
     }
     let (t, e) = (types[0], types[1]);
