@@ -1,0 +1,300 @@
+//! Half-open: the probe limit (`half_open_max_calls`), slots freed by outcomes, and the
+//! `half_open_timeout` that sends a stuck half-open breaker back to open (API.md,
+//! Semantics 3 and 4).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use breakerbox::quanta::{Clock, Mock};
+use breakerbox::{CircuitBreaker, Config, Metrics, Outcome, Rejected, State};
+
+const TIMEOUT: Duration = Duration::from_secs(10);
+const HALF_OPEN_TIMEOUT: Duration = Duration::from_secs(5);
+const NS: Duration = Duration::from_nanos(1);
+
+fn config(successes: u32, max_calls: u32) -> Config {
+    Config::builder()
+        .failure_threshold(1)
+        .success_threshold(successes)
+        .timeout(TIMEOUT)
+        .half_open_timeout(HALF_OPEN_TIMEOUT)
+        .half_open_max_calls(max_calls)
+        .build()
+        .expect("valid test config")
+}
+
+/// A breaker that has been open for exactly `TIMEOUT`: effective state HalfOpen, no
+/// probe admitted yet.
+fn half_open(config: Config) -> (CircuitBreaker, Arc<Mock>) {
+    let (clock, mock) = Clock::mock();
+    let b = CircuitBreaker::with_clock("test", config, clock);
+    b.try_acquire().expect("closed").failure();
+    assert_eq!(b.state(), State::Open);
+    mock.increment(TIMEOUT);
+    assert_eq!(b.state(), State::HalfOpen);
+    (b, mock)
+}
+
+fn succeed(b: &CircuitBreaker) {
+    match b.try_acquire() {
+        Ok(p) => p.success(),
+        Err(r) => panic!("expected admission, rejected: {r:?}"),
+    }
+}
+
+fn rejected(b: &CircuitBreaker) -> Rejected {
+    match b.try_acquire() {
+        Ok(p) => {
+            p.record_outcome(Outcome::Ignored);
+            panic!("expected a rejection in state {:?}", b.state());
+        }
+        Err(r) => r,
+    }
+}
+
+fn assert_full(b: &CircuitBreaker) {
+    assert_eq!(b.state(), State::HalfOpen);
+    assert!(!b.is_available());
+    let r = rejected(b);
+    assert_eq!(r.state(), State::HalfOpen);
+    assert_eq!(r.retry_after(), None);
+    assert_eq!(r.name(), "test");
+}
+
+fn assert_balanced(m: &Metrics) {
+    assert_eq!(
+        m.total_calls,
+        m.successful_calls + m.failed_calls + m.ignored_calls + m.rejected_calls,
+        "invariant broken: {m:?}"
+    );
+}
+
+#[test]
+fn at_most_max_calls_permits_are_outstanding() {
+    let (b, _mock) = half_open(config(3, 2));
+    let p1 = b.try_acquire().expect("probe 1");
+    assert!(b.is_available());
+    let p2 = b.try_acquire().expect("probe 2");
+    assert_full(&b);
+    assert_full(&b);
+    let m = b.metrics();
+    assert_eq!(m.rejected_calls, 2);
+    assert_eq!(m.state, State::HalfOpen);
+    // Rejections for full slots are not transitions.
+    assert_eq!(m.state_transitions, 2);
+
+    p1.success();
+    assert!(b.is_available());
+    let p3 = b.try_acquire().expect("slot freed by a success");
+    assert_full(&b);
+    p2.success();
+    assert_eq!(b.state(), State::HalfOpen);
+    p3.success();
+    assert_eq!(b.state(), State::Closed);
+    let m = b.metrics();
+    assert_eq!(m.successful_calls, 3);
+    assert_balanced(&m);
+}
+
+#[test]
+fn one_slot_with_a_higher_success_threshold_probes_one_at_a_time() {
+    let (b, _mock) = half_open(config(3, 1));
+    for i in 0..3 {
+        let p = b.try_acquire().expect("probe");
+        assert_full(&b);
+        p.success();
+        let expected = if i < 2 {
+            State::HalfOpen
+        } else {
+            State::Closed
+        };
+        assert_eq!(b.state(), expected);
+    }
+}
+
+#[test]
+fn an_ignored_outcome_frees_its_slot_and_counts_for_nothing() {
+    let (b, _mock) = half_open(config(2, 1));
+    let p = b.try_acquire().expect("probe");
+    assert_full(&b);
+    p.record_outcome(Outcome::Ignored);
+    assert!(b.is_available());
+    let p = b.try_acquire().expect("slot freed by Ignored");
+    drop(p); // drop without an outcome: Ignored as well
+    assert!(b.is_available());
+    succeed(&b);
+    // Two Ignored and one success: still one short of the threshold.
+    assert_eq!(b.state(), State::HalfOpen);
+    succeed(&b);
+    assert_eq!(b.state(), State::Closed);
+    let m = b.metrics();
+    assert_eq!(m.ignored_calls, 2);
+    assert_eq!(m.successful_calls, 2);
+    assert_balanced(&m);
+}
+
+#[test]
+fn a_failure_with_other_probes_outstanding_reopens() {
+    let (b, _mock) = half_open(config(2, 3));
+    let p1 = b.try_acquire().expect("probe 1");
+    let p2 = b.try_acquire().expect("probe 2");
+    p1.failure();
+    assert_eq!(b.state(), State::Open);
+    assert_eq!(rejected(&b).retry_after(), Some(TIMEOUT));
+    p2.success();
+    assert_eq!(b.state(), State::Open);
+}
+
+#[test]
+fn the_half_open_period_starts_at_the_first_admitted_call() {
+    let (b, mock) = half_open(config(2, 2));
+    // Effective half-open for a long time, without any call: no period has started.
+    mock.increment(HALF_OPEN_TIMEOUT * 10);
+    assert_eq!(b.state(), State::HalfOpen);
+    assert!(b.is_available());
+    succeed(&b);
+    mock.increment(HALF_OPEN_TIMEOUT - NS);
+    assert_eq!(b.state(), State::HalfOpen);
+    succeed(&b);
+    assert_eq!(b.state(), State::Closed);
+}
+
+#[test]
+fn half_open_timeout_makes_the_effective_state_open() {
+    let (b, mock) = half_open(config(2, 2));
+    succeed(&b);
+    let before = b.metrics();
+    assert_eq!(before.state_transitions, 2);
+
+    mock.increment(HALF_OPEN_TIMEOUT - NS);
+    assert_eq!(b.state(), State::HalfOpen);
+    assert!(b.is_available());
+
+    mock.increment(NS);
+    assert_eq!(b.state(), State::Open);
+    assert!(!b.is_available());
+    let m = b.metrics();
+    assert_eq!(m.state, State::Open);
+    assert_eq!(m.consecutive_failures, 0);
+    // A query is not a transition.
+    assert_eq!(m.state_transitions, 2);
+    assert_eq!(m.last_state_change, before.last_state_change);
+
+    // The next call makes the move, with a fresh timeout from that call, and is rejected.
+    mock.increment(Duration::from_secs(3));
+    let r = rejected(&b);
+    assert_eq!(r.state(), State::Open);
+    assert_eq!(r.retry_after(), Some(TIMEOUT));
+    let m = b.metrics();
+    assert_eq!(m.state_transitions, 3);
+    assert_eq!(m.rejected_calls, 1);
+    assert_balanced(&m);
+
+    mock.increment(TIMEOUT - NS);
+    assert_eq!(b.state(), State::Open);
+    assert_eq!(rejected(&b).retry_after(), Some(NS));
+    mock.increment(NS);
+    assert_eq!(b.state(), State::HalfOpen);
+
+    // A new half-open period: success counts start from zero.
+    succeed(&b);
+    assert_eq!(b.state(), State::HalfOpen);
+    succeed(&b);
+    assert_eq!(b.state(), State::Closed);
+    assert_eq!(b.metrics().state_transitions, 6);
+}
+
+#[test]
+fn half_open_timeout_applies_with_no_outcome_recorded_yet() {
+    let (b, mock) = half_open(config(1, 1));
+    let p = b.try_acquire().expect("probe");
+    mock.increment(HALF_OPEN_TIMEOUT);
+    assert_eq!(b.state(), State::Open);
+    // The late success neither closes the breaker nor counts as a transition.
+    p.success();
+    assert_eq!(b.state(), State::Open);
+    let m = b.metrics();
+    assert_eq!(m.successful_calls, 1);
+    assert_eq!(m.state_transitions, 2);
+    let r = rejected(&b);
+    assert_eq!(r.state(), State::Open);
+    assert_eq!(r.retry_after(), Some(TIMEOUT));
+}
+
+#[test]
+fn outcomes_after_the_half_open_timeout_neither_close_nor_reopen() {
+    let (b, mock) = half_open(config(1, 3));
+    let p1 = b.try_acquire().expect("probe 1");
+    let p2 = b.try_acquire().expect("probe 2");
+    let p3 = b.try_acquire().expect("probe 3");
+    mock.increment(HALF_OPEN_TIMEOUT);
+
+    p1.success(); // would close (threshold 1) if it counted
+    assert_eq!(b.state(), State::Open);
+    p2.failure(); // would reopen with a fresh timeout if it counted
+    p3.record_outcome(Outcome::Ignored);
+    let m = b.metrics();
+    assert_eq!(m.state, State::Open);
+    assert_eq!(m.state_transitions, 2);
+    assert_eq!(m.successful_calls, 1);
+    assert_eq!(m.failed_calls, 2); // the tripping failure and p2
+    assert_eq!(m.ignored_calls, 1);
+    assert_eq!(m.consecutive_failures, 0);
+    assert_balanced(&m);
+
+    // Had p2 reopened the breaker, the timeout would have started at p2's failure and
+    // 4 s would be gone from it now.
+    mock.increment(Duration::from_secs(4));
+    let r = rejected(&b);
+    assert_eq!(r.retry_after(), Some(TIMEOUT));
+    assert_eq!(b.metrics().state_transitions, 3);
+}
+
+#[test]
+fn outcomes_after_the_move_to_open_do_not_free_new_slots() {
+    let (b, mock) = half_open(config(2, 1));
+    let stuck = b.try_acquire().expect("probe");
+    mock.increment(HALF_OPEN_TIMEOUT);
+    let _ = rejected(&b); // moves to Open
+    mock.increment(TIMEOUT);
+    let p = b.try_acquire().expect("first probe of the next period");
+    assert_full(&b);
+    stuck.success();
+    assert_full(&b);
+    assert_eq!(b.state(), State::HalfOpen);
+    p.success();
+    // One success of this period: still below the threshold of 2.
+    assert_eq!(b.state(), State::HalfOpen);
+    succeed(&b);
+    assert_eq!(b.state(), State::Closed);
+}
+
+#[test]
+fn a_closed_breaker_ignores_the_half_open_timeout() {
+    let (b, mock) = half_open(config(1, 1));
+    succeed(&b);
+    assert_eq!(b.state(), State::Closed);
+    mock.increment(HALF_OPEN_TIMEOUT * 3);
+    assert_eq!(b.state(), State::Closed);
+    succeed(&b);
+    assert_eq!(b.metrics().state_transitions, 3);
+}
+
+#[test]
+fn max_calls_above_the_success_threshold() {
+    let (b, _mock) = half_open(config(1, 4));
+    let permits: Vec<_> = (0..4).map(|_| b.try_acquire().expect("probe")).collect();
+    assert_full(&b);
+    let mut permits = permits.into_iter();
+    permits.next().expect("4 permits").success();
+    assert_eq!(b.state(), State::Closed);
+    // The rest belong to the closed period's predecessor: their failures are stale.
+    for p in permits {
+        p.failure();
+    }
+    assert_eq!(b.state(), State::Closed);
+    let m = b.metrics();
+    assert_eq!(m.consecutive_failures, 0);
+    assert_eq!(m.failed_calls, 4);
+    assert_balanced(&m);
+}
