@@ -34,10 +34,13 @@ use std::collections::HashMap;
 use std::error::Error as StdError;
 use std::fmt;
 use std::hash::{BuildHasher, Hash, Hasher};
+// Breakers are shared as `std::sync::Arc`, the receiver type of `try_acquire_owned`, also
+// under loom; the registry's own synchronization is all loom-visible locks from `sync`.
+use std::sync::Arc;
 
 use crossbeam_utils::CachePadded;
 
-use crate::sync::{lock, Arc, Mutex};
+use crate::sync::{self, lock, Mutex};
 use crate::{CircuitBreaker, Config, Metrics, State};
 
 /// Number of writer shards (a power of two): creations and removals of names in different
@@ -83,7 +86,7 @@ pub struct Registry {
 /// One writer shard: the lock that serializes changes of its names, guarding the table of
 /// creations in flight (name -> the mutex its creator holds until it is done).
 struct WriterShard {
-    in_flight: Mutex<HashMap<Box<str>, Arc<Mutex<()>>>>,
+    in_flight: Mutex<HashMap<Box<str>, sync::Arc<Mutex<()>>>>,
 }
 
 /// The status of one registered breaker, as reported by [`Registry::statuses`].
@@ -493,16 +496,16 @@ impl Registry {
             if let Some(present) = self.store.get(name) {
                 return Err(present);
             }
-            if let Some(other) = in_flight.get(name).map(Arc::clone) {
+            if let Some(other) = in_flight.get(name).map(sync::Arc::clone) {
                 drop(in_flight);
                 // Its creator holds `other` until the breaker is published (or its `make`
                 // panicked): wait for that, then look again.
                 drop(lock(&other));
                 continue;
             }
-            let ours = Arc::new(Mutex::new(()));
+            let ours = sync::Arc::new(Mutex::new(()));
             let creating = lock(&ours);
-            in_flight.insert(name.into(), Arc::clone(&ours));
+            in_flight.insert(name.into(), sync::Arc::clone(&ours));
             drop(in_flight);
 
             // Declared after `creating`, so dropped first, also when `build` unwinds: the
