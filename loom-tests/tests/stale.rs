@@ -1,0 +1,223 @@
+#![cfg(loom)]
+//! Loom models of generations: stale permits, and `reset` / `force_open` racing outcomes.
+
+use breakerbox::{Outcome, State};
+use breakerbox_loom_tests::{check, config, sorted, Fixture, Reached, PAST_TIMEOUT, TIMEOUT};
+use loom::thread;
+
+/// Model 6a. Two permits taken while Closed are recorded (a success, then a failure) on the
+/// main thread while another thread probes the half-open breaker that a `force_open` and the
+/// timeout made of it. The stale outcomes are counted in the metrics but never close or
+/// reopen the breaker, never free the probe's slot and never count as a half-open success.
+#[test]
+fn stale_outcomes_do_not_drive_a_half_open_breaker() {
+    check(
+        "stale/stale_outcomes_do_not_drive_a_half_open_breaker",
+        None,
+        || {
+            let fx = Fixture::new(
+                config()
+                    .success_threshold(2)
+                    .half_open_max_calls(1)
+                    .build()
+                    .unwrap(),
+            );
+            let cb = &fx.breaker;
+            let stale_success = cb.try_acquire().expect("closed");
+            let stale_failure = cb.try_acquire().expect("closed");
+            cb.force_open();
+            fx.mock.increment(PAST_TIMEOUT);
+
+            let breaker = fx.breaker.clone();
+            let prober = thread::spawn(move || {
+                let probe = breaker.try_acquire().expect("the only caller gets the slot");
+                let over = breaker
+                    .try_acquire()
+                    .expect_err("the slot is held: stale outcomes neither free it nor close");
+                assert_eq!(over.state(), State::HalfOpen);
+                assert_eq!(over.retry_after(), None);
+                probe.record_outcome(Outcome::Ignored);
+            });
+            stale_success.success();
+            stale_failure.failure();
+            prober.join().unwrap();
+
+            assert_eq!(cb.state(), State::HalfOpen);
+            assert!(cb.is_available());
+            let m = cb.metrics();
+            assert_eq!(m.state, State::HalfOpen);
+            assert_eq!(m.state_transitions, 2);
+            assert_eq!(
+                fx.transitions.sorted(),
+                sorted(&[(State::Closed, State::Open), (State::Open, State::HalfOpen)])
+            );
+            assert_eq!(m.total_calls, 4);
+            assert_eq!(m.successful_calls, 1);
+            assert_eq!(m.failed_calls, 1);
+            assert_eq!(m.ignored_calls, 1);
+            assert_eq!(m.rejected_calls, 1);
+
+            // The period has no success yet: one probe success does not close it, two do.
+            cb.try_acquire().expect("slot free").success();
+            assert_eq!(cb.state(), State::HalfOpen, "the stale success was not counted");
+            cb.try_acquire().expect("slot free").success();
+            assert_eq!(cb.state(), State::Closed);
+        },
+    );
+}
+
+/// Model 6b. With `failure_threshold = 2` and a streak of 1, a permit taken while Closed
+/// records a failure while another thread calls `force_open` then `reset`. Sequentially:
+/// - before `force_open`: the failure opens the breaker (streak 2); `force_open` only
+///   restarts the timeout; `reset` closes it;
+/// - between them: stale, nothing; `reset` closes it;
+/// - after `reset`: stale (two generations old), so it must not count in the new streak.
+///
+/// Every order ends Closed with a streak of 0 and two transitions (Closed → Open, Open →
+/// Closed).
+#[test]
+fn a_stale_failure_does_not_count_in_a_new_closed_streak() {
+    check(
+        "stale/a_stale_failure_does_not_count_in_a_new_closed_streak",
+        None,
+        || {
+            let fx = Fixture::new(config().failure_threshold(2).build().unwrap());
+            let cb = &fx.breaker;
+            let stale = cb.try_acquire().expect("closed");
+            cb.try_acquire().expect("closed").failure();
+            assert_eq!(cb.metrics().consecutive_failures, 1);
+
+            let breaker = fx.breaker.clone();
+            let admin = thread::spawn(move || {
+                breaker.force_open();
+                breaker.reset();
+            });
+            stale.failure();
+            admin.join().unwrap();
+
+            assert_eq!(cb.state(), State::Closed);
+            let m = cb.metrics();
+            assert_eq!(m.state, State::Closed);
+            assert_eq!(m.consecutive_failures, 0);
+            assert_eq!(m.state_transitions, 2);
+            assert_eq!(
+                fx.transitions.sorted(),
+                sorted(&[(State::Closed, State::Open), (State::Open, State::Closed)])
+            );
+            assert_eq!(m.total_calls, 2);
+            assert_eq!(m.failed_calls, 2);
+            assert_eq!(m.successful_calls + m.ignored_calls + m.rejected_calls, 0);
+
+            // The streak really is fresh: it takes two more failures to open.
+            cb.try_acquire().expect("closed").failure();
+            assert_eq!(cb.state(), State::Closed);
+            cb.try_acquire().expect("closed").failure();
+            assert_eq!(cb.state(), State::Open);
+        },
+    );
+}
+
+/// What the racing admin thread of model 7 does.
+#[derive(Clone, Copy, Debug)]
+enum Admin {
+    Reset,
+    ForceOpen,
+}
+
+/// Model 7. `failure_threshold = 1`; thread A acquires and fails, thread B acquires and
+/// succeeds, thread C calls `reset` or `force_open`. Returns (state, state_transitions,
+/// A admitted, B admitted, listener calls) for one execution.
+fn admin_race(admin: Admin) -> (&'static str, u64, bool, bool, Vec<(&'static str, &'static str)>) {
+    let fx = Fixture::new(config().build().unwrap());
+
+    let cb = fx.breaker.clone();
+    let a = thread::spawn(move || {
+        cb.try_acquire()
+            .map(|permit| permit.failure())
+            .map_err(|rejected| {
+                assert_eq!(rejected.state(), State::Open);
+                assert_eq!(rejected.retry_after(), Some(TIMEOUT));
+            })
+            .is_ok()
+    });
+    let cb = fx.breaker.clone();
+    let b = thread::spawn(move || {
+        cb.try_acquire()
+            .map(|permit| permit.success())
+            .map_err(|rejected| {
+                assert_eq!(rejected.state(), State::Open);
+                assert_eq!(rejected.retry_after(), Some(TIMEOUT));
+            })
+            .is_ok()
+    });
+    let cb = fx.breaker.clone();
+    let c = thread::spawn(move || match admin {
+        Admin::Reset => cb.reset(),
+        Admin::ForceOpen => cb.force_open(),
+    });
+    let a_admitted = a.join().unwrap();
+    let b_admitted = b.join().unwrap();
+    c.join().unwrap();
+
+    let m = fx.breaker.metrics();
+    assert_eq!(m.state, fx.breaker.state());
+    assert_eq!(m.total_calls, 2);
+    assert_eq!(m.failed_calls, u64::from(a_admitted));
+    assert_eq!(m.successful_calls, u64::from(b_admitted));
+    assert_eq!(m.rejected_calls, u64::from(!a_admitted) + u64::from(!b_admitted));
+    assert_eq!(m.ignored_calls, 0);
+    assert_eq!(m.consecutive_failures, 0);
+    (
+        m.state.as_str(),
+        m.state_transitions,
+        a_admitted,
+        b_admitted,
+        fx.transitions.sorted(),
+    )
+}
+
+/// Model 7 with `reset`. A is always admitted (only its own failure can open the breaker).
+/// - A's failure before the reset: it opens; B is admitted unless it calls while Open; the
+///   reset closes: Closed, 2 transitions;
+/// - the reset before A's failure, A acquired before it: stale, Closed, no transition;
+/// - the reset before A's acquire: A's failure opens: Open, 1 transition; B rejected if it
+///   calls after that.
+#[test]
+fn reset_against_a_failure_and_a_success() {
+    let reopened = sorted(&[(State::Closed, State::Open), (State::Open, State::Closed)]);
+    let opened = sorted(&[(State::Closed, State::Open)]);
+    let allowed = vec![
+        ("closed", 2, true, true, reopened.clone()),
+        ("closed", 2, true, false, reopened),
+        ("closed", 0, true, true, sorted(&[])),
+        ("open", 1, true, true, opened.clone()),
+        ("open", 1, true, false, opened),
+    ];
+    let reached = Reached::new();
+    let seen = reached.clone();
+    let expected = allowed.clone();
+    check("stale/reset_against_a_failure_and_a_success", None, move || {
+        seen.insert(admin_race(Admin::Reset), &expected);
+    });
+    reached.assert_all(&allowed);
+}
+
+/// Model 7 with `force_open`. The breaker ends Open with exactly one transition whoever
+/// opens it first (A's failure or `force_open`; the other only restarts the timeout or is
+/// stale). A and B are each admitted iff they call before that first opening: all four
+/// combinations occur.
+#[test]
+fn force_open_against_a_failure_and_a_success() {
+    let opened = sorted(&[(State::Closed, State::Open)]);
+    let allowed: Vec<_> = [(true, true), (true, false), (false, true), (false, false)]
+        .into_iter()
+        .map(|(a, b)| ("open", 1, a, b, opened.clone()))
+        .collect();
+    let reached = Reached::new();
+    let seen = reached.clone();
+    let expected = allowed.clone();
+    check("stale/force_open_against_a_failure_and_a_success", None, move || {
+        seen.insert(admin_race(Admin::ForceOpen), &expected);
+    });
+    reached.assert_all(&allowed);
+}
