@@ -675,3 +675,98 @@ fn unusual_unicode_names_are_distinct_and_sorted_by_bytes() {
     assert!(registry.get("ab").is_none());
     assert!(registry.get("e").is_none());
 }
+
+// ---------------------------------------------------------------------------------------
+// Lookups by `&str` allocate nothing: a counting allocator, per thread.
+//
+// `unsafe` here is unavoidable: `GlobalAlloc` is an `unsafe` trait, and a counting
+// allocator cannot be written without implementing it. Each block forwards to `System`.
+
+mod counting {
+    use std::alloc::{GlobalAlloc, Layout, System};
+    use std::cell::Cell;
+
+    thread_local! {
+        // `const` initialisation, no destructor: touching it from the allocator never
+        // allocates or recurses.
+        static ALLOCS: Cell<u64> = const { Cell::new(0) };
+    }
+
+    /// Allocations and reallocations made by this thread so far.
+    pub(crate) fn allocs() -> u64 {
+        ALLOCS.with(Cell::get)
+    }
+
+    fn bump() {
+        // `try_with`: during thread teardown the slot may be gone; those calls are not ours.
+        let _ = ALLOCS.try_with(|c| c.set(c.get() + 1));
+    }
+
+    pub(crate) struct Counting;
+
+    // SAFETY: every method forwards its arguments unchanged to `System`, which meets the
+    // `GlobalAlloc` contract; the only addition is updating a thread-local `Cell`, which
+    // neither allocates, nor unwinds, nor touches the memory being managed.
+    unsafe impl GlobalAlloc for Counting {
+        unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+            bump();
+            // SAFETY: the caller's guarantees for `alloc` are passed on as they are.
+            unsafe { System.alloc(layout) }
+        }
+
+        unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+            bump();
+            // SAFETY: as for `alloc`.
+            unsafe { System.alloc_zeroed(layout) }
+        }
+
+        unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+            bump();
+            // SAFETY: `ptr` and `layout` come from this allocator, i.e. from `System`.
+            unsafe { System.realloc(ptr, layout, new_size) }
+        }
+
+        unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+            // SAFETY: `ptr` and `layout` come from this allocator, i.e. from `System`.
+            unsafe { System.dealloc(ptr, layout) }
+        }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: counting::Counting = counting::Counting;
+
+#[test]
+fn lookups_of_existing_names_allocate_nothing() {
+    let registry = Registry::new();
+    let names: Vec<String> = (0..1000).map(|i| format!("svc-{i}")).collect();
+    for name in &names {
+        registry.get_or_create(name, Config::default());
+    }
+    // Warm-up: per-thread state of the map's reclamation scheme is set up on first use.
+    for name in &names {
+        registry.get(name).unwrap();
+        registry.reset(name);
+    }
+    let before = counting::allocs();
+    for _ in 0..10 {
+        for name in &names {
+            assert!(registry.get(name).is_some());
+            let b = registry.get_or_create(name, Config::default());
+            drop(registry.get_or_create_with(name, || panic!("present")));
+            assert!(registry.reset(name));
+            drop(b);
+        }
+        assert!(registry.get("absent").is_none());
+        assert!(!registry.reset("absent"));
+    }
+    assert_eq!(counting::allocs() - before, 0, "lookups allocated");
+}
+
+#[test]
+fn counting_allocator_is_live() {
+    let before = counting::allocs();
+    let registry = Registry::new();
+    registry.get_or_create("counted", Config::default());
+    assert!(counting::allocs() > before, "creating a breaker allocates");
+}
