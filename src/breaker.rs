@@ -1,0 +1,642 @@
+//! The circuit breaker: the atomic plumbing around [`crate::transition`].
+//!
+//! # Orderings
+//!
+//! The state word is the one source of truth. Every change to it is a
+//! `compare_exchange_weak(cur, next, AcqRel, Acquire)`: the Release half publishes the
+//! transition (and anything its maker did before it) to every thread that later loads the
+//! word with Acquire; the Acquire half orders the winner after the word it replaced. The
+//! deadline stamp is published after the word (see [`crate::word`]) with AcqRel and read
+//! with Acquire *before* re-checking the word, so "stamp of another generation while the
+//! word is unchanged" reliably means "not yet published". Counters and timestamps are
+//! statistics and use Relaxed (see [`crate::counters`]).
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crossbeam_utils::{Backoff, CachePadded};
+
+use crate::clock::Clock;
+use crate::counters::{self, Counter, Counters};
+use crate::error::Name;
+use crate::listeners::Listeners;
+use crate::sync::{AtomicU64, Ordering};
+use crate::transition::{self, Admission, Limits, Step, Ticket, View};
+use crate::word::{AtomicStamp, AtomicWord, Stamp, Word};
+use crate::{Config, Error, Metrics, Outcome, OwnedPermit, Permit, Rejected, State, StateChange};
+
+/// A lock-free circuit breaker.
+///
+/// Share it as `&CircuitBreaker` or `Arc<CircuitBreaker>`; every method takes `&self`.
+/// Admission on a closed breaker is one atomic load plus an uncontended counter bump;
+/// see the crate docs for the design.
+///
+/// # Examples
+///
+/// ```
+/// use breakerbox::{CircuitBreaker, Config, Error, State};
+/// use std::time::Duration;
+///
+/// let config = Config::builder()
+///     .failure_threshold(2)
+///     .timeout(Duration::from_secs(30))
+///     .build()?;
+/// let breaker = CircuitBreaker::with_config("inventory", config);
+///
+/// for _ in 0..2 {
+///     let _ = breaker.call(|| Err::<(), _>("timeout"));
+/// }
+/// assert_eq!(breaker.state(), State::Open);
+/// let err = breaker.call(|| Ok::<_, &str>("never runs")).unwrap_err();
+/// assert!(err.is_rejected());
+/// # Ok::<(), breakerbox::ConfigError>(())
+/// ```
+pub struct CircuitBreaker {
+    /// The read-mostly line: the state word, read by every call, and the fields written only
+    /// on failures and transitions, which write the word anyway.
+    core: CachePadded<Core>,
+    counters: Counters,
+    limits: Limits,
+    clock: Clock,
+    reject_name: Name,
+    name: Arc<str>,
+    config: Config,
+    listeners: Listeners,
+}
+
+struct Core {
+    word: AtomicWord,
+    stamp: AtomicStamp,
+    /// State changes since creation.
+    transitions: AtomicU64,
+    /// µs since the epoch of the last failure, plus one; 0 = never.
+    last_failure: AtomicU64,
+    /// µs since the epoch of the last state change, plus one; 0 = never.
+    last_change: AtomicU64,
+}
+
+impl CircuitBreaker {
+    /// A breaker with [`Config::default`] and the TSC clock.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let breaker = breakerbox::CircuitBreaker::new("api");
+    /// assert_eq!(breaker.name(), "api");
+    /// assert_eq!(breaker.config().failure_threshold(), 5);
+    /// ```
+    pub fn new(name: impl Into<String>) -> Self {
+        Self::with_config(name, Config::default())
+    }
+
+    /// A breaker with `config` and the TSC clock.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use breakerbox::{CircuitBreaker, Config};
+    ///
+    /// let config = Config::builder().failure_threshold(10).build()?;
+    /// let breaker = CircuitBreaker::with_config("db", config);
+    /// assert_eq!(breaker.config().failure_threshold(), 10);
+    /// # Ok::<(), breakerbox::ConfigError>(())
+    /// ```
+    pub fn with_config(name: impl Into<String>, config: Config) -> Self {
+        Self::with_clock(name, config, quanta::Clock::new())
+    }
+
+    /// A breaker reading time from `clock`; pass [`quanta::Clock::mock`] in tests to step
+    /// time by hand.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use breakerbox::{quanta, CircuitBreaker, Config, State};
+    /// use std::time::Duration;
+    ///
+    /// let (clock, mock) = quanta::Clock::mock();
+    /// let config = Config::builder().failure_threshold(1).timeout(Duration::from_secs(5)).build()?;
+    /// let breaker = CircuitBreaker::with_clock("mocked", config, clock);
+    /// breaker.force_open();
+    /// mock.increment(Duration::from_secs(5));
+    /// assert_eq!(breaker.state(), State::HalfOpen);
+    /// # Ok::<(), breakerbox::ConfigError>(())
+    /// ```
+    pub fn with_clock(name: impl Into<String>, config: Config, clock: quanta::Clock) -> Self {
+        let name: Arc<str> = Arc::from(name.into());
+        CircuitBreaker {
+            core: CachePadded::new(Core {
+                word: AtomicWord::new(Word::new(State::Closed, 0)),
+                stamp: AtomicStamp::new(Stamp::UNSET),
+                transitions: AtomicU64::new(0),
+                last_failure: AtomicU64::new(0),
+                last_change: AtomicU64::new(0),
+            }),
+            counters: Counters::new(),
+            limits: Limits::new(&config),
+            clock: Clock::new(clock),
+            reject_name: Name::new(&name),
+            name,
+            config,
+            listeners: Listeners::new(),
+        }
+    }
+
+    /// The breaker's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The breaker's configuration.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Runs `f` if the breaker admits the call; every `Err` counts as a failure.
+    ///
+    /// A panic in `f` records a failure and resumes unwinding; the breaker stays usable.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Rejected`] without running `f` when the breaker does not admit the call;
+    /// [`Error::Inner`] with `f`'s error.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let breaker = breakerbox::CircuitBreaker::new("api");
+    /// let answer = breaker.call(|| Ok::<_, std::io::Error>(42))?;
+    /// assert_eq!(answer, 42);
+    /// # Ok::<(), breakerbox::Error<std::io::Error>>(())
+    /// ```
+    #[inline]
+    pub fn call<T, E, F>(&self, f: F) -> Result<T, Error<E>>
+    where
+        F: FnOnce() -> Result<T, E>,
+    {
+        self.call_with(|_| true, f)
+    }
+
+    /// Runs `f` if admitted; only errors for which `is_failure` returns true count as
+    /// failures. Any other `Err` is returned and counts as a success: the service answered.
+    ///
+    /// # Errors
+    ///
+    /// As [`call`](Self::call).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let breaker = breakerbox::CircuitBreaker::new("http");
+    /// // A 404 is the service answering: not a failure.
+    /// let res = breaker.call_with(|status: &u16| *status >= 500, || Err::<(), u16>(404));
+    /// assert!(res.is_err());
+    /// assert_eq!(breaker.metrics().successful_calls, 1);
+    /// ```
+    #[inline]
+    pub fn call_with<T, E, P, F>(&self, is_failure: P, f: F) -> Result<T, Error<E>>
+    where
+        P: FnOnce(&E) -> bool,
+        F: FnOnce() -> Result<T, E>,
+    {
+        let permit = self.try_acquire()?;
+        match f() {
+            Ok(v) => {
+                permit.success();
+                Ok(v)
+            }
+            Err(e) => {
+                let outcome = if is_failure(&e) {
+                    Outcome::Failure
+                } else {
+                    Outcome::Success
+                };
+                permit.record_outcome(outcome);
+                Err(Error::Inner(e))
+            }
+        }
+    }
+
+    /// Asks to make one call: the guard API, and the hot path.
+    ///
+    /// On a closed breaker this is one atomic load and one bump of this thread's own counter
+    /// stripe: wait-free, allocation-free, and it writes no line another core writes.
+    ///
+    /// # Errors
+    ///
+    /// [`Rejected`] when the breaker is open, or half-open with every probe slot taken.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let breaker = breakerbox::CircuitBreaker::new("api");
+    /// let permit = breaker.try_acquire()?;
+    /// permit.success();
+    /// # Ok::<(), breakerbox::Rejected>(())
+    /// ```
+    #[inline]
+    pub fn try_acquire(&self) -> Result<Permit<'_>, Rejected> {
+        self.admit().map(|t| Permit::new(self, t))
+    }
+
+    /// [`try_acquire`](Self::try_acquire) for a permit that owns an `Arc` of the breaker and
+    /// can move into a spawned task.
+    ///
+    /// # Errors
+    ///
+    /// As [`try_acquire`](Self::try_acquire).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// let breaker = Arc::new(breakerbox::CircuitBreaker::new("jobs"));
+    /// let permit = breaker.try_acquire_owned()?;
+    /// std::thread::spawn(move || permit.failure()).join().unwrap();
+    /// assert_eq!(breaker.metrics().failed_calls, 1);
+    /// # Ok::<(), breakerbox::Rejected>(())
+    /// ```
+    pub fn try_acquire_owned(self: &Arc<Self>) -> Result<OwnedPermit, Rejected> {
+        self.admit().map(|t| OwnedPermit::new(Arc::clone(self), t))
+    }
+
+    #[inline]
+    fn admit(&self) -> Result<Ticket, Rejected> {
+        let slot = counters::slot();
+        self.counters.bump(slot, Counter::Total);
+        // Acquire: pairs with the Release half of the CAS that installed this word, so the
+        // decisions this permit later drives come after that transition.
+        let w = self.core.word.load(Ordering::Acquire);
+        if w.state() == State::Closed {
+            return Ok(Ticket {
+                generation: w.generation(),
+                probe: false,
+            });
+        }
+        self.admit_slow(w, slot)
+    }
+
+    #[inline(never)]
+    fn admit_slow(&self, w: Word, slot: usize) -> Result<Ticket, Rejected> {
+        let now = self.clock.now_us();
+        match self.drive(w, now, |v| transition::acquire(v, now, &self.limits)) {
+            Admission::Admitted(ticket) => Ok(ticket),
+            Admission::Rejected {
+                state,
+                retry_after_us,
+            } => {
+                self.counters.bump(slot, Counter::Rejected);
+                Err(Rejected::new(
+                    self.reject_name.clone(),
+                    state,
+                    retry_after_us.map(Duration::from_micros),
+                ))
+            }
+        }
+    }
+
+    /// Records a permit's outcome: counts it, then drives the state machine unless the
+    /// outcome cannot change it.
+    #[inline]
+    pub(crate) fn settle(&self, ticket: Ticket, outcome: Outcome) {
+        let counter = match outcome {
+            Outcome::Success => Counter::Success,
+            Outcome::Failure => Counter::Failure,
+            Outcome::Ignored => Counter::Ignored,
+        };
+        self.counters.bump(counters::slot(), counter);
+        match outcome {
+            Outcome::Success => {
+                // Acquire: as in `admit`.
+                let w = self.core.word.load(Ordering::Acquire);
+                // `transition::record` leaves the quiet word unchanged: skip the write.
+                if w != ticket.quiet_word() {
+                    self.settle_slow(w, ticket, outcome);
+                }
+            }
+            // An ignored closed-state call changes nothing (`transition::record`).
+            Outcome::Ignored if !ticket.probe => {}
+            // Acquire: as in `admit`.
+            _ => self.settle_slow(self.core.word.load(Ordering::Acquire), ticket, outcome),
+        }
+    }
+
+    #[inline(never)]
+    fn settle_slow(&self, w: Word, ticket: Ticket, outcome: Outcome) {
+        let now = self.clock.now_us();
+        if outcome == Outcome::Failure {
+            // Relaxed: a statistic; fetch_max keeps the latest under races.
+            self.core.last_failure.fetch_max(now + 1, Ordering::Relaxed);
+        }
+        if w.generation() != ticket.generation {
+            return; // Stale: counted above, never drives the machine (semantics 5).
+        }
+        self.drive(w, now, |v| {
+            transition::record(v, ticket, outcome, now, &self.limits)
+        });
+    }
+
+    /// The CAS loop: decide with the pure `step`, install its word, retry on interference.
+    fn drive<R>(&self, mut w: Word, now: u64, step: impl Fn(View) -> Step<R>) -> R {
+        let backoff = Backoff::new();
+        loop {
+            let view = match self.view(w, now) {
+                Ok(view) => view,
+                Err(fresh) => {
+                    w = fresh;
+                    continue;
+                }
+            };
+            let s = step(view);
+            if s.next == w {
+                return s.result;
+            }
+            // AcqRel / Acquire: see the module docs.
+            match self.core.word.compare_exchange_weak(
+                w,
+                s.next,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => {
+                    if s.next.generation() != w.generation() {
+                        self.transitioned(w, s.next, now);
+                    }
+                    return s.result;
+                }
+                Err(actual) => {
+                    w = actual;
+                    backoff.spin();
+                }
+            }
+        }
+    }
+
+    /// The view of `w` for a caller about to act on it, publishing `w`'s deadline if its
+    /// maker has not yet (then the period counts from `now`). `Err` with the current word
+    /// if `w` is no longer current.
+    fn view(&self, w: Word, now: u64) -> Result<View, Word> {
+        if w.state() == State::Closed {
+            return Ok(View {
+                word: w,
+                deadline: 0,
+            });
+        }
+        // Acquire: read the stamp before re-checking the word (module docs).
+        let mut stamp = self.core.stamp.load(Ordering::Acquire);
+        loop {
+            if stamp.belongs_to(w.generation()) {
+                return Ok(View {
+                    word: w,
+                    deadline: stamp.deadline(),
+                });
+            }
+            // Acquire: as in `admit`.
+            let current = self.core.word.load(Ordering::Acquire);
+            if current != w {
+                return Err(current);
+            }
+            // `w` is current and its stamp unpublished. The stamp we read predates any later
+            // generation (the word had not moved on when we checked), so this CAS cannot
+            // overwrite a newer stamp.
+            let mine = Stamp::new(
+                w.generation(),
+                now.saturating_add(self.limits.period_us(w.state())),
+            );
+            // AcqRel: Release publishes the deadline; Acquire on failure re-reads it.
+            match self
+                .core
+                .stamp
+                .compare_exchange(stamp, mine, Ordering::AcqRel, Ordering::Acquire)
+            {
+                Ok(_) => {
+                    return Ok(View {
+                        word: w,
+                        deadline: mine.deadline(),
+                    })
+                }
+                Err(actual) => stamp = actual,
+            }
+        }
+    }
+
+    /// A pure reading at `now`: writes nothing. An unpublished deadline counts as a period
+    /// that started at `now` (its maker is between its two writes).
+    fn snapshot(&self, now: u64) -> View {
+        loop {
+            // Acquire: as in `admit`.
+            let w = self.core.word.load(Ordering::Acquire);
+            if w.state() == State::Closed {
+                return View {
+                    word: w,
+                    deadline: 0,
+                };
+            }
+            // Acquire: read the stamp before re-checking the word (module docs).
+            let stamp = self.core.stamp.load(Ordering::Acquire);
+            if stamp.belongs_to(w.generation()) {
+                return View {
+                    word: w,
+                    deadline: stamp.deadline(),
+                };
+            }
+            // Acquire: as in `admit`.
+            if self.core.word.load(Ordering::Acquire) == w {
+                return View {
+                    word: w,
+                    deadline: now.saturating_add(self.limits.period_us(w.state())),
+                };
+            }
+        }
+    }
+
+    /// Effects of a transition `from` → `to` that this thread's CAS made.
+    fn transitioned(&self, from: Word, to: Word, now: u64) {
+        if to.state() != State::Closed {
+            // Publish the new period's deadline before anyone is told.
+            let _ = self.view(to, now);
+        }
+        if from.state() != to.state() {
+            // Relaxed: statistics, made once per transition by its unique winner.
+            self.core.transitions.fetch_add(1, Ordering::Relaxed);
+            self.core.last_change.fetch_max(now + 1, Ordering::Relaxed);
+            self.listeners.notify(|| StateChange {
+                name: self.name.to_string(),
+                from: from.state(),
+                to: to.state(),
+            });
+        }
+    }
+
+    /// Whether [`try_acquire`](Self::try_acquire) would admit a call now. A pure read.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let breaker = breakerbox::CircuitBreaker::new("api");
+    /// assert!(breaker.is_available());
+    /// breaker.force_open();
+    /// assert!(!breaker.is_available());
+    /// ```
+    pub fn is_available(&self) -> bool {
+        // Acquire: as in `admit`.
+        if self.core.word.load(Ordering::Acquire).state() == State::Closed {
+            return true;
+        }
+        let now = self.clock.now_us();
+        transition::available(self.snapshot(now), now, &self.limits)
+    }
+
+    /// The effective state now: an open breaker whose timeout has passed reports
+    /// [`State::HalfOpen`], a half-open one whose half-open timeout has passed reports
+    /// [`State::Open`]. A pure read: it never changes the breaker.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use breakerbox::{CircuitBreaker, State};
+    /// let breaker = CircuitBreaker::new("api");
+    /// assert_eq!(breaker.state(), State::Closed);
+    /// ```
+    pub fn state(&self) -> State {
+        // Acquire: as in `admit`.
+        if self.core.word.load(Ordering::Acquire).state() == State::Closed {
+            return State::Closed;
+        }
+        let now = self.clock.now_us();
+        transition::effective(self.snapshot(now), now)
+    }
+
+    /// A snapshot of the counters and the effective state. A pure read.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let breaker = breakerbox::CircuitBreaker::new("api");
+    /// breaker.force_open();
+    /// let _ = breaker.try_acquire();
+    /// let m = breaker.metrics();
+    /// assert_eq!((m.total_calls, m.rejected_calls, m.state_transitions), (1, 1, 1));
+    /// ```
+    pub fn metrics(&self) -> Metrics {
+        let now = self.clock.now_us();
+        let view = self.snapshot(now);
+        let time = |t: &AtomicU64| {
+            // Relaxed: statistics.
+            let t = t.load(Ordering::Relaxed);
+            (t > 0).then(|| self.clock.system_time(t - 1))
+        };
+        // Outcomes before the total, so a snapshot taken under traffic never shows more
+        // outcomes than calls.
+        let successful_calls = self.counters.sum(Counter::Success);
+        let failed_calls = self.counters.sum(Counter::Failure);
+        let ignored_calls = self.counters.sum(Counter::Ignored);
+        let rejected_calls = self.counters.sum(Counter::Rejected);
+        Metrics {
+            state: transition::effective(view, now),
+            total_calls: self.counters.sum(Counter::Total),
+            successful_calls,
+            failed_calls,
+            ignored_calls,
+            rejected_calls,
+            consecutive_failures: match view.word.state() {
+                State::Closed => view.word.failures(),
+                _ => 0,
+            },
+            // Relaxed: statistics.
+            state_transitions: self.core.transitions.load(Ordering::Relaxed),
+            last_failure_time: time(&self.core.last_failure),
+            last_state_change: time(&self.core.last_change),
+        }
+    }
+
+    /// Back to Closed, failure streak and probe counts cleared; metrics are kept.
+    /// Counts as a transition (and notifies listeners) only when the state changes; always
+    /// starts a new generation, so permits taken before it are stale.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use breakerbox::{CircuitBreaker, State};
+    /// let breaker = CircuitBreaker::new("api");
+    /// breaker.force_open();
+    /// breaker.reset();
+    /// assert_eq!(breaker.state(), State::Closed);
+    /// assert_eq!(breaker.metrics().state_transitions, 2);
+    /// ```
+    pub fn reset(&self) {
+        let now = self.clock.now_us();
+        // Acquire: as in `admit`.
+        let w = self.core.word.load(Ordering::Acquire);
+        self.drive(w, now, transition::reset);
+    }
+
+    /// To Open now, with a fresh `timeout`. On an open breaker it only restarts the timeout
+    /// (no transition counted, no listener called).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use breakerbox::{CircuitBreaker, State};
+    /// let breaker = CircuitBreaker::new("api");
+    /// breaker.force_open();
+    /// assert_eq!(breaker.state(), State::Open);
+    /// ```
+    pub fn force_open(&self) {
+        let now = self.clock.now_us();
+        // Acquire: as in `admit`.
+        let w = self.core.word.load(Ordering::Acquire);
+        self.drive(w, now, |v| transition::force_open(v, now, &self.limits));
+    }
+
+    /// Registers `listener`, called once per state change, after the change is published,
+    /// on the thread that made it, in registration order, with no lock of the breaker held.
+    /// A panicking listener is caught; later listeners still run.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use breakerbox::CircuitBreaker;
+    /// use std::sync::atomic::{AtomicUsize, Ordering};
+    /// use std::sync::Arc;
+    ///
+    /// let changes = Arc::new(AtomicUsize::new(0));
+    /// let breaker = CircuitBreaker::new("api");
+    /// let seen = changes.clone();
+    /// breaker.on_state_change(move |_| { seen.fetch_add(1, Ordering::Relaxed); });
+    /// breaker.force_open();
+    /// breaker.force_open(); // already open: no change
+    /// assert_eq!(changes.load(Ordering::Relaxed), 1);
+    /// ```
+    pub fn on_state_change<F>(&self, listener: F)
+    where
+        F: Fn(&StateChange) + Send + Sync + 'static,
+    {
+        self.listeners.add(Arc::new(listener));
+    }
+
+    /// Approximate bytes this breaker occupies, excluding its name and listeners: the
+    /// breaker itself plus its counter stripes.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let breaker = breakerbox::CircuitBreaker::new("api");
+    /// assert!(breaker.footprint() >= std::mem::size_of::<breakerbox::CircuitBreaker>());
+    /// ```
+    pub fn footprint(&self) -> usize {
+        std::mem::size_of::<Self>() + self.counters.footprint()
+    }
+}
+
+impl fmt::Debug for CircuitBreaker {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CircuitBreaker")
+            .field("name", &self.name())
+            .field("state", &self.state())
+            .field("config", &self.config)
+            .field("listeners", &self.listeners)
+            .finish()
+    }
+}
