@@ -179,7 +179,7 @@ fn error_works_as_a_boxed_std_error() {
     };
     let err = run().expect_err("open after one failure");
     assert!(err.to_string().contains("svc"), "{err}");
-    let source_chain: Vec<String> = std::iter::successors(err.source(), |e| e.source())
+    let source_chain: Vec<String> = std::iter::successors(err.source(), |e| (*e).source())
         .map(|e| e.to_string())
         .collect();
     assert!(!source_chain.iter().any(|s| s.contains("backend said")));

@@ -212,7 +212,7 @@ fn a_closed_breaker_is_unaffected_by_a_long_jump() {
 
 #[test]
 fn max_threshold_failures_open() {
-    assert!(Config::MAX_THRESHOLD >= 1000);
+    const { assert!(Config::MAX_THRESHOLD >= 1000) };
     let max = Config::MAX_THRESHOLD;
     let (b, _mock) = breaker(config(max, 1, 1));
     for i in 1..max {

@@ -148,7 +148,9 @@ fn listeners_run_in_registration_order() {
 #[test]
 fn a_listener_sees_the_new_state_and_counts() {
     let (b, mock) = breaker(1, 1, 1);
-    let seen: Arc<Mutex<Vec<(State, State, State, u64)>>> = Arc::default();
+    /// (the event's `to`, `state()` inside, `metrics().state` inside, transitions inside)
+    type Seen = (State, State, State, u64);
+    let seen: Arc<Mutex<Vec<Seen>>> = Arc::default();
     let weak: Weak<CircuitBreaker> = Arc::downgrade(&b);
     let sink = Arc::clone(&seen);
     b.on_state_change(move |c| {

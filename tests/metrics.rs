@@ -309,9 +309,13 @@ fn last_failure_time_is_set_by_failures_only() {
     record(&b, Outcome::Failure);
     let first = b.metrics().last_failure_time;
     assert!(first.is_some());
+    // Later events happen at a later (mock) time, so a wrongly updated timestamp would
+    // show.
+    mock.increment(Duration::from_secs(1));
     record(&b, Outcome::Success);
     assert_eq!(b.metrics().last_failure_time, first);
     b.force_open();
+    mock.increment(Duration::from_secs(1));
     reject(&b);
     assert_eq!(b.metrics().last_failure_time, first);
     b.reset();
@@ -328,13 +332,16 @@ fn last_state_change_is_set_by_transitions_only() {
     record(&b, Outcome::Failure);
     let opened = b.metrics().last_state_change;
     assert!(opened.is_some());
+    mock.increment(Duration::from_secs(1));
     reject(&b);
-    b.force_open();
+    b.force_open(); // already open: not a state change
     mock.increment(TIMEOUT);
     let _ = b.state();
     assert_eq!(b.metrics().last_state_change, opened);
-    record(&b, Outcome::Success);
-    assert!(b.metrics().last_state_change.is_some());
+    record(&b, Outcome::Success); // Open → HalfOpen → Closed, 11 s of mock time later
+    let closed = b.metrics().last_state_change;
+    assert!(closed.is_some());
+    assert_ne!(closed, opened);
 }
 
 #[test]

@@ -148,7 +148,9 @@ fn owned_permit_rejections_carry_state_and_retry_after() {
     let (b, mock) = breaker(1, 1, 1);
     b.force_open();
     mock.increment(Duration::from_secs(1));
-    let r = b.try_acquire_owned().err().expect("open");
+    let Err(r) = b.try_acquire_owned() else {
+        panic!("expected a rejection while open");
+    };
     assert_eq!(r.state(), State::Open);
     assert_eq!(r.retry_after(), Some(Duration::from_secs(9)));
     assert_eq!(r.name(), "test");
@@ -258,7 +260,7 @@ fn call_with_rejection_skips_both_closures() {
         },
         || {
             ran = true;
-            Err(())
+            Err::<(), ()>(())
         },
     );
     assert!(matches!(r, Err(Error::Rejected(_))));
