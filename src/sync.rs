@@ -10,13 +10,13 @@
 #[cfg(not(loom))]
 pub(crate) use std::sync::{
     atomic::{AtomicBool, AtomicU64, Ordering},
-    Arc, Mutex, MutexGuard,
+    Arc, Mutex, MutexGuard, RwLock,
 };
 
 #[cfg(loom)]
 pub(crate) use loom::sync::{
     atomic::{AtomicBool, AtomicU64, Ordering},
-    Arc, Mutex, MutexGuard,
+    Arc, Mutex, MutexGuard, RwLock,
 };
 
 /// `thread_local!` from std, or loom's model-aware version under `--cfg loom`.
