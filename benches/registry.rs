@@ -95,7 +95,10 @@ impl Fixture {
             baseline.insert(registry.get_or_create(name, Config::default()));
         }
         assert_eq!(registry.len(), n);
-        eprintln!("registry bench: built {n} breakers in {:.2?}", start.elapsed());
+        eprintln!(
+            "registry bench: built {n} breakers in {:.2?}",
+            start.elapsed()
+        );
         Fixture {
             registry,
             baseline,

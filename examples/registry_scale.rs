@@ -17,6 +17,7 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::fmt::Write as _;
 use std::hint::black_box;
 use std::sync::atomic::{AtomicIsize, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use breakerbox::{CircuitBreaker, Config, Registry};
@@ -47,7 +48,10 @@ unsafe impl GlobalAlloc for Counting {
 
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
         // Relaxed: as in `alloc`.
-        LIVE.fetch_add(new_size as isize - layout.size() as isize, Ordering::Relaxed);
+        LIVE.fetch_add(
+            new_size as isize - layout.size() as isize,
+            Ordering::Relaxed,
+        );
         // SAFETY: `ptr` and `layout` come from this allocator, i.e. from `System`.
         unsafe { System.realloc(ptr, layout, new_size) }
     }
@@ -119,9 +123,13 @@ fn main() {
         .unwrap_or(1_000_000);
     let mut buf = String::with_capacity(32);
 
-    // One breaker on its own, for comparison (its name is as long as the registry's).
+    // One breaker on its own, in its `Arc` as the registry holds it, for comparison (its name
+    // is as long as the registry's).
     let before = live_bytes();
-    let alone = CircuitBreaker::with_config(name_of(&mut buf, 0), Config::default());
+    let alone = Arc::new(CircuitBreaker::with_config(
+        name_of(&mut buf, 0),
+        Config::default(),
+    ));
     let breaker_bytes = live_bytes() - before;
     drop(alone);
 

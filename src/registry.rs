@@ -637,7 +637,11 @@ impl Store {
     }
 
     fn snapshot(&self) -> Vec<Arc<CircuitBreaker>> {
-        self.0.pin().iter().map(|entry| Arc::clone(&entry.0)).collect()
+        self.0
+            .pin()
+            .iter()
+            .map(|entry| Arc::clone(&entry.0))
+            .collect()
     }
 }
 
@@ -653,7 +657,10 @@ impl Store {
     }
 
     fn with_read<R>(&self, f: impl FnOnce(&std::collections::HashSet<Entry>) -> R) -> R {
-        f(&self.0.read().unwrap_or_else(|poisoned| poisoned.into_inner()))
+        f(&self
+            .0
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()))
     }
 
     fn get(&self, name: &str) -> Option<Arc<CircuitBreaker>> {
@@ -661,13 +668,19 @@ impl Store {
     }
 
     fn insert(&self, breaker: Arc<CircuitBreaker>) {
-        let mut set = self.0.write().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut set = self
+            .0
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         let inserted = set.insert(Entry(breaker));
         debug_assert!(inserted, "writers of a name are serialized");
     }
 
     fn remove(&self, name: &str) -> Option<Arc<CircuitBreaker>> {
-        let mut set = self.0.write().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut set = self
+            .0
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         set.take(name).map(|entry| entry.0)
     }
 

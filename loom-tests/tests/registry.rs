@@ -19,11 +19,7 @@ fn threshold(n: u32) -> Config {
 
 /// `get_or_create_with(name, make)` that counts its `make` calls in `calls`, with a config
 /// that tells which caller's `make` built the breaker.
-fn create_counted(
-    registry: &Registry,
-    calls: &AtomicUsize,
-    tag: u32,
-) -> Arc<CircuitBreaker> {
+fn create_counted(registry: &Registry, calls: &AtomicUsize, tag: u32) -> Arc<CircuitBreaker> {
     registry.get_or_create_with("shared", || {
         // SeqCst: test bookkeeping, read after every thread is joined.
         calls.fetch_add(1, Ordering::SeqCst);
@@ -38,25 +34,29 @@ fn create_counted(
 fn racing_get_or_create_makes_one_breaker() {
     let reached = Reached::new();
     let seen = reached.clone();
-    check("registry/racing_get_or_create_makes_one_breaker", None, move || {
-        let registry = Arc::new(Registry::new());
-        let calls = Arc::new(AtomicUsize::new(0));
-        let spawned: Vec<_> = (1..=2)
-            .map(|tag| {
-                let (registry, calls) = (Arc::clone(&registry), Arc::clone(&calls));
-                thread::spawn(move || create_counted(&registry, &calls, tag))
-            })
-            .collect();
-        let mine = create_counted(&registry, &calls, 3);
-        let theirs: Vec<_> = spawned.into_iter().map(|t| t.join().unwrap()).collect();
+    check(
+        "registry/racing_get_or_create_makes_one_breaker",
+        None,
+        move || {
+            let registry = Arc::new(Registry::new());
+            let calls = Arc::new(AtomicUsize::new(0));
+            let spawned: Vec<_> = (1..=2)
+                .map(|tag| {
+                    let (registry, calls) = (Arc::clone(&registry), Arc::clone(&calls));
+                    thread::spawn(move || create_counted(&registry, &calls, tag))
+                })
+                .collect();
+            let mine = create_counted(&registry, &calls, 3);
+            let theirs: Vec<_> = spawned.into_iter().map(|t| t.join().unwrap()).collect();
 
-        assert_eq!(calls.load(Ordering::SeqCst), 1, "make ran once");
-        let registered = registry.get("shared").unwrap();
-        assert!(Arc::ptr_eq(&mine, &registered));
-        assert!(theirs.iter().all(|b| Arc::ptr_eq(b, &registered)));
-        assert_eq!(registry.len(), 1);
-        seen.insert(registered.config().failure_threshold(), &[1, 2, 3]);
-    });
+            assert_eq!(calls.load(Ordering::SeqCst), 1, "make ran once");
+            let registered = registry.get("shared").unwrap();
+            assert!(Arc::ptr_eq(&mine, &registered));
+            assert!(theirs.iter().all(|b| Arc::ptr_eq(b, &registered)));
+            assert_eq!(registry.len(), 1);
+            seen.insert(registered.config().failure_threshold(), &[1, 2, 3]);
+        },
+    );
     reached.assert_all(&[1, 2, 3]);
 }
 
@@ -84,7 +84,11 @@ fn register_races_get_or_create() {
         match registered {
             Ok(breaker) => {
                 assert!(Arc::ptr_eq(&breaker, &present));
-                assert_eq!(calls.load(Ordering::SeqCst), 0, "make not run for a present name");
+                assert_eq!(
+                    calls.load(Ordering::SeqCst),
+                    0,
+                    "make not run for a present name"
+                );
                 assert_eq!(present.config().failure_threshold(), 2);
                 seen.insert(true, &[true, false]);
             }
@@ -167,12 +171,16 @@ fn two_names_are_created_independently() {
 /// create one name in it and get one breaker.
 #[test]
 fn global_registry_is_fresh_per_execution() {
-    check("registry/global_registry_is_fresh_per_execution", None, || {
-        assert!(breakerbox::global_registry().is_empty());
-        let other = thread::spawn(|| Registry::global().get_or_create("g", Config::default()));
-        let mine = Registry::global().get_or_create("g", Config::default());
-        let theirs = other.join().unwrap();
-        assert!(Arc::ptr_eq(&mine, &theirs));
-        assert_eq!(Registry::global().len(), 1);
-    });
+    check(
+        "registry/global_registry_is_fresh_per_execution",
+        None,
+        || {
+            assert!(breakerbox::global_registry().is_empty());
+            let other = thread::spawn(|| Registry::global().get_or_create("g", Config::default()));
+            let mine = Registry::global().get_or_create("g", Config::default());
+            let theirs = other.join().unwrap();
+            assert!(Arc::ptr_eq(&mine, &theirs));
+            assert_eq!(Registry::global().len(), 1);
+        },
+    );
 }
