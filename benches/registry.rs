@@ -45,11 +45,14 @@ const LARGE: usize = 1_000_000;
 /// A prime stride: consecutive iterations visit names far apart.
 const STRIDE: usize = 7_919;
 
+/// One shard of the baseline.
+type Shard = RwLock<HashMap<Box<str>, Arc<CircuitBreaker>>>;
+
 /// The baseline: a sharded `RwLock<HashMap>`, the structure a registry would use without a
 /// concurrent map. Every `get` takes one shard's read lock (an atomic write to its lock word).
 struct RwLockMap {
     hasher: RandomState,
-    shards: Vec<CachePadded<RwLock<HashMap<Box<str>, Arc<CircuitBreaker>>>>>,
+    shards: Vec<CachePadded<Shard>>,
 }
 
 impl RwLockMap {
@@ -64,7 +67,7 @@ impl RwLockMap {
         }
     }
 
-    fn shard(&self, name: &str) -> &RwLock<HashMap<Box<str>, Arc<CircuitBreaker>>> {
+    fn shard(&self, name: &str) -> &Shard {
         &self.shards[(self.hasher.hash_one(name) as usize) & (Self::SHARDS - 1)]
     }
 
