@@ -12,6 +12,7 @@ use breakerbox::{CircuitBreaker, Config, Outcome, Rejected, State};
 const TIMEOUT: Duration = Duration::from_secs(10);
 const HALF_OPEN_TIMEOUT: Duration = Duration::from_secs(5);
 const NS: Duration = Duration::from_nanos(1);
+const US: Duration = Duration::from_micros(1);
 const DAY: Duration = Duration::from_secs(86_400);
 
 fn config(failures: u32, successes: u32, max_calls: u32) -> Config {
@@ -281,8 +282,10 @@ fn max_duration_timeouts() {
     let (b, mock) = breaker(config);
     fail(&b);
     assert_eq!(rejected(&b).retry_after(), Some(max));
-    mock.increment(max - NS);
-    assert_eq!(rejected(&b).retry_after(), Some(NS));
+    mock.increment(max - US);
+    assert_eq!(rejected(&b).retry_after(), Some(US));
+    mock.increment(US - NS);
+    assert_eq!(b.state(), State::Open);
     mock.increment(NS);
     assert_eq!(b.state(), State::HalfOpen);
     let p = b.try_acquire().expect("probe");

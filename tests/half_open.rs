@@ -11,6 +11,7 @@ use breakerbox::{CircuitBreaker, Config, Metrics, Outcome, Rejected, State};
 const TIMEOUT: Duration = Duration::from_secs(10);
 const HALF_OPEN_TIMEOUT: Duration = Duration::from_secs(5);
 const NS: Duration = Duration::from_nanos(1);
+const US: Duration = Duration::from_micros(1);
 
 fn config(successes: u32, max_calls: u32) -> Config {
     Config::builder()
@@ -190,9 +191,11 @@ fn half_open_timeout_makes_the_effective_state_open() {
     assert_eq!(m.rejected_calls, 1);
     assert_balanced(&m);
 
-    mock.increment(TIMEOUT - NS);
+    mock.increment(TIMEOUT - US);
     assert_eq!(b.state(), State::Open);
-    assert_eq!(rejected(&b).retry_after(), Some(NS));
+    assert_eq!(rejected(&b).retry_after(), Some(US));
+    mock.increment(US - NS);
+    assert_eq!(b.state(), State::Open);
     mock.increment(NS);
     assert_eq!(b.state(), State::HalfOpen);
 

@@ -10,6 +10,8 @@ use breakerbox::{CircuitBreaker, Config, Metrics, Outcome, Registry, Rejected, S
 
 const TIMEOUT: Duration = Duration::from_secs(10);
 const HALF_OPEN_TIMEOUT: Duration = Duration::from_secs(5);
+const US: Duration = Duration::from_micros(1);
+const NS: Duration = Duration::from_nanos(1);
 
 fn config(failures: u32, successes: u32, max_calls: u32) -> Config {
     Config::builder()
@@ -179,18 +181,28 @@ fn open_rejects_with_exact_retry_after_until_the_timeout() {
     assert_eq!(r.state(), State::Open);
     assert_eq!(r.retry_after(), Some(Duration::from_secs(7)));
 
-    mock.increment(Duration::from_secs(7) - Duration::from_nanos(1));
+    // retry_after is exact to the microsecond (the breaker's time resolution).
+    mock.increment(Duration::from_secs(7) - US);
     assert_eq!(b.state(), State::Open);
     assert!(!b.is_available());
-    assert_eq!(rejected(&b).retry_after(), Some(Duration::from_nanos(1)));
+    assert_eq!(rejected(&b).retry_after(), Some(US));
+    // Never early, at any resolution: 1 ns before the deadline it is still open.
+    mock.increment(US - NS);
+    assert_eq!(b.state(), State::Open);
+    assert!(!b.is_available());
+    let left = rejected(&b).retry_after().expect("open");
+    assert!(
+        left >= NS && left <= US,
+        "retry_after {left:?} for 1 ns left"
+    );
 
     let m = b.metrics();
-    assert_eq!(m.rejected_calls, 3);
-    assert_eq!(m.total_calls, 4);
+    assert_eq!(m.rejected_calls, 4);
+    assert_eq!(m.total_calls, 5);
     assert_eq!(m.state_transitions, 1);
     assert_balanced(&m);
 
-    mock.increment(Duration::from_nanos(1));
+    mock.increment(NS);
     assert_eq!(b.state(), State::HalfOpen);
     assert!(b.is_available());
 }
@@ -268,10 +280,12 @@ fn a_failure_in_half_open_reopens_with_a_fresh_timeout() {
     assert_eq!(r.state(), State::Open);
     assert_eq!(r.retry_after(), Some(TIMEOUT));
 
-    mock.increment(TIMEOUT - Duration::from_nanos(1));
+    mock.increment(TIMEOUT - US);
     assert_eq!(b.state(), State::Open);
-    assert_eq!(rejected(&b).retry_after(), Some(Duration::from_nanos(1)));
-    mock.increment(Duration::from_nanos(1));
+    assert_eq!(rejected(&b).retry_after(), Some(US));
+    mock.increment(US - NS);
+    assert_eq!(b.state(), State::Open);
+    mock.increment(NS);
     assert_eq!(b.state(), State::HalfOpen);
 }
 
