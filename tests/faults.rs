@@ -323,3 +323,50 @@ fn stale_permits_stay_stale_across_very_many_generations() {
     }
     assert_eq!(b.metrics().state_transitions, 0);
 }
+
+/// Numbers of closed-state generations (one per `reset` of a closed breaker) around the
+/// wrap points of narrow generation tags (8, 12 and 16 bits), so that a deadline or a
+/// permit of one generation cannot be mistaken for one of a later generation.
+fn generation_counts_near_wraps() -> impl Iterator<Item = u32> {
+    [8u32, 12, 16]
+        .into_iter()
+        .flat_map(|bits| (1u32 << bits) - 3..=(1u32 << bits) + 1)
+}
+
+#[test]
+fn the_first_open_period_after_many_resets_has_a_fresh_timeout() {
+    for resets in generation_counts_near_wraps() {
+        let (b, mock) = breaker(config(1, 1, 1));
+        mock.increment(DAY);
+        for _ in 0..resets {
+            b.reset();
+        }
+        fail(&b);
+        assert_eq!(b.state(), State::Open, "after {resets} resets");
+        let r = rejected(&b);
+        assert_eq!(r.state(), State::Open, "after {resets} resets");
+        assert_eq!(r.retry_after(), Some(TIMEOUT), "after {resets} resets");
+        mock.increment(TIMEOUT);
+        assert_eq!(b.state(), State::HalfOpen, "after {resets} resets");
+        succeed(&b);
+        assert_eq!(b.state(), State::Closed, "after {resets} resets");
+    }
+}
+
+#[test]
+fn a_later_open_period_never_reuses_an_old_deadline() {
+    for resets in generation_counts_near_wraps() {
+        let (b, mock) = breaker(config(1, 1, 1));
+        b.force_open(); // a deadline at TIMEOUT
+        b.reset();
+        mock.increment(DAY); // that deadline is long past
+        for _ in 0..resets {
+            b.reset();
+        }
+        fail(&b);
+        assert_eq!(b.state(), State::Open, "after {resets} resets");
+        let r = rejected(&b);
+        assert_eq!(r.retry_after(), Some(TIMEOUT), "after {resets} resets");
+        assert!(!b.is_available(), "after {resets} resets");
+    }
+}
