@@ -1,0 +1,388 @@
+//! Shared by `benches/breaker.rs`, `benches/peers.rs` and `examples/instructions.rs`:
+//! the criterion settings, the contended-timing harness, the two baselines (the atomic
+//! floor and a plain `Mutex` breaker) and one adapter per implementation so that every
+//! breaker runs exactly the same closure.
+
+use std::hint::black_box;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Barrier, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// How long the open state lasts in every `open_reject` fixture: far longer than any run,
+/// so the breaker never reaches half-open while it is measured.
+pub const LONG: Duration = Duration::from_secs(3600);
+
+/// Consecutive failures that open the breaker, for the implementations that count them.
+pub const FAILURES_TO_OPEN: u32 = 5;
+
+/// Short runs so that `cargo bench --bench breaker --bench peers` finishes in a few minutes
+/// on a 2-core machine; criterion's usual flags (`--measurement-time`, `--warm-up-time`,
+/// `--sample-size`) still override these, because `criterion_group!` applies
+/// `configure_from_args` after this.
+pub fn criterion_config() -> criterion::Criterion {
+    criterion::Criterion::default()
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(2))
+        .sample_size(40)
+}
+
+/// Thread counts for the contended groups: 1 and 2 always, 4 on machines with 4 or more
+/// hardware threads (4 threads on 2 cores would measure the scheduler, not the breaker).
+pub fn thread_counts() -> Vec<usize> {
+    let cores = thread::available_parallelism().map_or(1, |n| n.get());
+    let mut counts = vec![1, 2];
+    if cores >= 4 {
+        counts.push(4);
+    }
+    counts
+}
+
+/// Runs `op(shared, i)` for `i in 0..iters` on each of `threads` threads at once and returns
+/// the wall time from the moment the first thread started to the moment the last one
+/// finished.
+///
+/// Every thread does `iters` operations (not `iters / threads`), so the figure criterion
+/// prints, wall time / `iters`, is the **per-call latency each thread sees while all
+/// `threads` threads hammer the same object**; the aggregate throughput is
+/// `threads / that figure`. Thread start-up is outside the timed span: the threads wait on
+/// a `Barrier` and each reads its own start instant after it.
+pub fn contended<S, F>(threads: usize, iters: u64, shared: &S, op: F) -> Duration
+where
+    S: Sync + ?Sized,
+    F: Fn(&S, u64) + Sync,
+{
+    let barrier = Barrier::new(threads);
+    let spans: Vec<(Instant, Instant)> = thread::scope(|scope| {
+        let handles: Vec<_> = (0..threads)
+            .map(|_| {
+                scope.spawn(|| {
+                    barrier.wait();
+                    let start = Instant::now();
+                    for i in 0..iters {
+                        op(shared, i);
+                    }
+                    (start, Instant::now())
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("benchmark thread panicked"))
+            .collect()
+    });
+    let first_start = spans
+        .iter()
+        .map(|s| s.0)
+        .min()
+        .expect("at least one thread");
+    let last_end = spans
+        .iter()
+        .map(|s| s.1)
+        .max()
+        .expect("at least one thread");
+    last_end - first_start
+}
+
+/// One implementation under comparison, built in the state a scenario needs.
+pub trait Peer: Sync + Sized {
+    /// The name printed in the benchmark id.
+    const NAME: &'static str;
+    /// A closed breaker that will stay closed while every call succeeds.
+    fn closed() -> Self;
+    /// An open breaker that rejects every call for [`LONG`]; panics if it does not.
+    fn open() -> Self;
+    /// Runs one protected call whose operation succeeds; true when it was admitted.
+    fn call_ok(&self) -> bool;
+}
+
+/// The protected operation every implementation runs: as cheap as an opaque value can be.
+#[inline(always)]
+fn op() -> Result<u64, ()> {
+    Ok(black_box(1))
+}
+
+/// Panics unless `p` rejects its next call: the `open_reject` figures must measure rejection.
+fn assert_rejects<P: Peer>(p: &P) {
+    assert!(
+        !p.call_ok(),
+        "{}: the open fixture admitted a call",
+        P::NAME
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// The floor.
+
+/// The floor: the least any breaker that counts its calls must do per call, one load of a
+/// shared state word and one increment of a shared counter, both `Relaxed`, with no
+/// ordering, no clock and no state machine. The two atomics share a cache line, as the
+/// fields of a small struct do.
+#[derive(Debug)]
+pub struct Floor {
+    state: AtomicU64,
+    calls: AtomicU64,
+}
+
+const FLOOR_CLOSED: u64 = 0;
+const FLOOR_OPEN: u64 = 1;
+
+impl Floor {
+    fn with_state(state: u64) -> Self {
+        Floor {
+            state: AtomicU64::new(state),
+            calls: AtomicU64::new(0),
+        }
+    }
+
+    /// Admits `f` when the state word says closed; counts the call either way.
+    #[inline]
+    pub fn call<T, E, F: FnOnce() -> Result<T, E>>(&self, f: F) -> Result<T, Option<E>> {
+        // Relaxed: the floor is by definition the cheapest read; it orders nothing.
+        let closed = self.state.load(Ordering::Relaxed) == FLOOR_CLOSED;
+        // Relaxed: a statistics counter; nothing is published through it.
+        self.calls.fetch_add(1, Ordering::Relaxed);
+        if closed {
+            f().map_err(Some)
+        } else {
+            Err(None)
+        }
+    }
+}
+
+impl Peer for Floor {
+    const NAME: &'static str = "floor";
+    fn closed() -> Self {
+        Floor::with_state(FLOOR_CLOSED)
+    }
+    fn open() -> Self {
+        let f = Floor::with_state(FLOOR_OPEN);
+        assert_rejects(&f);
+        f
+    }
+    #[inline]
+    fn call_ok(&self) -> bool {
+        self.call(op).is_ok()
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// The breaker a user would write with a Mutex.
+
+/// The circuit breaker a user writes in an afternoon: state and counters behind one
+/// `std::sync::Mutex`, locked once to admit and once to record (never across the call),
+/// and `Instant::now()` read on the open path to see whether the timeout has passed.
+#[derive(Debug)]
+pub struct MutexBreaker {
+    inner: Mutex<MutexInner>,
+    failure_threshold: u32,
+    timeout: Duration,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum MutexState {
+    Closed,
+    Open,
+    HalfOpen { probing: bool },
+}
+
+#[derive(Debug)]
+struct MutexInner {
+    state: MutexState,
+    consecutive_failures: u32,
+    opened_at: Instant,
+    total_calls: u64,
+    successful_calls: u64,
+    failed_calls: u64,
+    rejected_calls: u64,
+}
+
+/// The error of [`MutexBreaker::call`].
+#[derive(Debug)]
+pub enum MutexError<E> {
+    /// The breaker did not admit the call.
+    Rejected,
+    /// The call ran and failed.
+    Inner(E),
+}
+
+impl MutexBreaker {
+    /// A closed breaker.
+    pub fn new(failure_threshold: u32, timeout: Duration) -> Self {
+        MutexBreaker {
+            inner: Mutex::new(MutexInner {
+                state: MutexState::Closed,
+                consecutive_failures: 0,
+                opened_at: Instant::now(),
+                total_calls: 0,
+                successful_calls: 0,
+                failed_calls: 0,
+                rejected_calls: 0,
+            }),
+            failure_threshold,
+            timeout,
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, MutexInner> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Runs `f` if admitted; every `Err` counts as a failure.
+    pub fn call<T, E, F: FnOnce() -> Result<T, E>>(&self, f: F) -> Result<T, MutexError<E>> {
+        {
+            let mut g = self.lock();
+            g.total_calls += 1;
+            match g.state {
+                MutexState::Closed => {}
+                MutexState::Open => {
+                    if g.opened_at.elapsed() >= self.timeout {
+                        g.state = MutexState::HalfOpen { probing: true };
+                    } else {
+                        g.rejected_calls += 1;
+                        return Err(MutexError::Rejected);
+                    }
+                }
+                MutexState::HalfOpen { probing: true } => {
+                    g.rejected_calls += 1;
+                    return Err(MutexError::Rejected);
+                }
+                MutexState::HalfOpen { probing: false } => {
+                    g.state = MutexState::HalfOpen { probing: true };
+                }
+            }
+        }
+        let result = f();
+        let mut g = self.lock();
+        match &result {
+            Ok(_) => {
+                g.successful_calls += 1;
+                g.consecutive_failures = 0;
+                if g.state != MutexState::Closed {
+                    g.state = MutexState::Closed;
+                }
+            }
+            Err(_) => {
+                g.failed_calls += 1;
+                g.consecutive_failures += 1;
+                let half_open = matches!(g.state, MutexState::HalfOpen { .. });
+                if half_open || g.consecutive_failures >= self.failure_threshold {
+                    g.state = MutexState::Open;
+                    g.opened_at = Instant::now();
+                }
+            }
+        }
+        drop(g);
+        result.map_err(MutexError::Inner)
+    }
+}
+
+impl Peer for MutexBreaker {
+    const NAME: &'static str = "mutex";
+    fn closed() -> Self {
+        MutexBreaker::new(FAILURES_TO_OPEN, LONG)
+    }
+    fn open() -> Self {
+        let b = MutexBreaker::new(FAILURES_TO_OPEN, LONG);
+        for _ in 0..FAILURES_TO_OPEN {
+            let _ = b.call(|| Err::<(), ()>(()));
+        }
+        assert_rejects(&b);
+        b
+    }
+    #[inline]
+    fn call_ok(&self) -> bool {
+        self.call(op).is_ok()
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// breakerbox.
+
+impl Peer for breakerbox::CircuitBreaker {
+    const NAME: &'static str = "breakerbox";
+    fn closed() -> Self {
+        let config = breakerbox::Config::builder()
+            .failure_threshold(FAILURES_TO_OPEN)
+            .timeout(LONG)
+            .build()
+            .expect("valid config");
+        breakerbox::CircuitBreaker::with_config("bench", config)
+    }
+    fn open() -> Self {
+        let b = Self::closed();
+        b.force_open();
+        assert_rejects(&b);
+        b
+    }
+    #[inline]
+    fn call_ok(&self) -> bool {
+        self.call(op).is_ok()
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// failsafe 1.x: `StateMachine` behind a `parking_lot::Mutex`, consecutive-failures policy.
+
+/// failsafe's breaker with the consecutive-failures policy and a constant backoff.
+pub type Failsafe = failsafe::StateMachine<
+    failsafe::failure_policy::ConsecutiveFailures<failsafe::backoff::Constant>,
+    (),
+>;
+
+impl Peer for Failsafe {
+    const NAME: &'static str = "failsafe";
+    fn closed() -> Self {
+        let policy = failsafe::failure_policy::consecutive_failures(
+            FAILURES_TO_OPEN,
+            failsafe::backoff::constant(LONG),
+        );
+        failsafe::Config::new().failure_policy(policy).build()
+    }
+    fn open() -> Self {
+        use failsafe::CircuitBreaker as _;
+        let b = Self::closed();
+        for _ in 0..FAILURES_TO_OPEN {
+            let _ = b.call(|| Err::<(), ()>(()));
+        }
+        assert_rejects(&b);
+        b
+    }
+    #[inline]
+    fn call_ok(&self) -> bool {
+        use failsafe::CircuitBreaker as _;
+        self.call(op).is_ok()
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// recloser 1.x: an epoch-managed state pointer and a spin-locked ring buffer of outcomes.
+
+impl Peer for recloser::Recloser {
+    const NAME: &'static str = "recloser";
+    fn closed() -> Self {
+        // A ring of the last 5 outcomes that opens at a failure rate of 1.0: "5 consecutive
+        // failures", the closest match to the other breakers' policy.
+        recloser::Recloser::custom()
+            .error_rate(1.0)
+            .closed_len(FAILURES_TO_OPEN as usize)
+            .open_wait(LONG)
+            .build()
+    }
+    fn open() -> Self {
+        let b = Self::closed();
+        // recloser computes a rate only once its ring is full, so it opens on the
+        // (closed_len + 1)-th failure; failing until the first rejection covers that.
+        for _ in 0..4 * FAILURES_TO_OPEN {
+            if matches!(b.call(|| Err::<(), ()>(())), Err(recloser::Error::Rejected)) {
+                break;
+            }
+        }
+        assert_rejects(&b);
+        b
+    }
+    #[inline]
+    fn call_ok(&self) -> bool {
+        self.call(op).is_ok()
+    }
+}
