@@ -324,3 +324,31 @@ fn futures_of_a_shared_breaker_run_on_other_threads() {
     assert_eq!(got, [0, 1, 2]);
     assert_eq!(b.metrics().successful_calls, 3);
 }
+
+#[test]
+fn call_future_with_classifies_like_call_with() {
+    let (b, _mock) = breaker(2, 1, 1);
+    let is_failure = |e: &u16| *e >= 500;
+    let polls = Rc::new(Cell::new(0));
+    let mut fut = Box::pin(b.call_future_with(
+        is_failure,
+        pending_then(1, Err::<(), u16>(404), Rc::clone(&polls)),
+    ));
+    assert_eq!(
+        b.metrics().total_calls,
+        0,
+        "not admitted before the first poll"
+    );
+    assert!(poll_once(fut.as_mut()).is_pending());
+    match poll_once(fut.as_mut()) {
+        Poll::Ready(Err(Error::Inner(404))) => {}
+        other => panic!("expected the inner 404, got {other:?}"),
+    }
+    drop(fut);
+    let m = b.metrics();
+    assert_eq!((m.successful_calls, m.failed_calls), (1, 0));
+    assert!(block_on(b.call_future_with(is_failure, async { Err::<(), u16>(503) })).is_err());
+    assert!(block_on(b.call_future_with(is_failure, async { Err::<(), u16>(502) })).is_err());
+    assert_eq!(b.state(), State::Open);
+    assert_eq!(b.metrics().failed_calls, 2);
+}

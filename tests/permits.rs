@@ -131,6 +131,8 @@ fn an_owned_permit_dropped_on_another_thread_is_ignored_and_frees_its_slot() {
 fn an_owned_permit_keeps_the_breaker_alive() {
     let (b, _mock) = breaker(1, 1, 1);
     let permit = b.try_acquire_owned().expect("closed");
+    assert!(Arc::ptr_eq(permit.breaker(), &b));
+    assert_eq!(Arc::strong_count(&b), 2);
     let weak = Arc::downgrade(&b);
     drop(b);
     let b = weak.upgrade().expect("the permit holds the breaker");
