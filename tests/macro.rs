@@ -64,13 +64,17 @@ fn failures_open_the_named_breaker_and_later_calls_skip_the_body() {
     success_threshold = 4,
     half_open_max_calls = 2,
     timeout_ms = 1500,
-    half_open_timeout_secs = 45,
+    half_open_timeout_secs = 45
 )]
 fn with_every_setting() -> Result<(), Down> {
     Ok(())
 }
 
-#[circuit_breaker("macro::settings_secs_ms", timeout_secs = 90, half_open_timeout_ms = 250)]
+#[circuit_breaker(
+    "macro::settings_secs_ms",
+    timeout_secs = 90,
+    half_open_timeout_ms = 250
+)]
 fn with_other_units() -> Result<(), Down> {
     Ok(())
 }
@@ -213,7 +217,11 @@ fn async_fn_goes_through_the_breaker() {
     assert_eq!(ASYNC_RUNS.load(Ordering::Relaxed), 3);
 
     assert!(matches!(block_on(remote(true)), Err(Error::Rejected(_))));
-    assert_eq!(ASYNC_RUNS.load(Ordering::Relaxed), 3, "rejected: body not run");
+    assert_eq!(
+        ASYNC_RUNS.load(Ordering::Relaxed),
+        3,
+        "rejected: body not run"
+    );
     let m = breaker("macro::async").metrics();
     assert_eq!(
         (m.successful_calls, m.failed_calls, m.rejected_calls),
@@ -287,7 +295,10 @@ fn methods_with_every_receiver() {
     assert_eq!(acc.close().unwrap(), vec!["-4".to_string()]);
     let m = breaker("macro::methods").metrics();
     assert_eq!((m.successful_calls, m.failed_calls), (4, 1));
-    assert_eq!(breaker("macro::methods_async").metrics().successful_calls, 1);
+    assert_eq!(
+        breaker("macro::methods_async").metrics().successful_calls,
+        1
+    );
 }
 
 #[circuit_breaker("macro::generic")]

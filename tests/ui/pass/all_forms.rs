@@ -4,11 +4,13 @@
 
 use breakerbox::{circuit_breaker, Error};
 
+#[rustfmt::skip] // keep the trailing commas: they are what this case checks
 #[circuit_breaker("ui::pass::a",)]
 fn trailing_comma() -> Result<(), ()> {
     Ok(())
 }
 
+#[rustfmt::skip]
 #[circuit_breaker(
     "ui::pass::b",
     failure_threshold = 1_000,
@@ -66,7 +68,10 @@ fn main() {
     let s = Svc { prefix: "p" };
     assert_eq!(s.borrowed("k").unwrap(), "p");
     assert!(s.borrowed("").is_err());
-    assert_eq!(futures::executor::block_on(s.borrowed_async()).unwrap(), "p");
+    assert_eq!(
+        futures::executor::block_on(s.borrowed_async()).unwrap(),
+        "p"
+    );
     assert_eq!(Mem.get().unwrap(), 7);
     let x = 5;
     // SAFETY: `&x` is valid.
