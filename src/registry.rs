@@ -29,7 +29,6 @@
 //! unwinding and a waiting thread takes over the creation.
 
 use std::borrow::Borrow;
-use std::collections::hash_map::RandomState;
 use std::collections::HashMap;
 use std::error::Error as StdError;
 use std::fmt;
@@ -44,11 +43,19 @@ use crate::sync::{self, lock, Mutex};
 use crate::{CircuitBreaker, Config, Metrics, State};
 
 /// Number of writer shards (a power of two): creations and removals of names in different
-/// shards never wait for each other. Fewer under loom, where every lock is a modelled object.
+/// shards never wait for each other. One under loom, so that any two names a model uses
+/// contend on one shard (the case worth checking) and every lock is a modelled object.
 #[cfg(not(loom))]
 const WRITER_SHARDS: usize = 64;
 #[cfg(loom)]
-const WRITER_SHARDS: usize = 2;
+const WRITER_SHARDS: usize = 1;
+
+/// Hashes a name to pick its writer shard: randomly keyed SipHash on std; fixed keys under
+/// loom, whose replay of an interleaving needs every execution to take the same locks.
+#[cfg(not(loom))]
+type ShardHasher = std::collections::hash_map::RandomState;
+#[cfg(loom)]
+type ShardHasher = std::hash::BuildHasherDefault<std::collections::hash_map::DefaultHasher>;
 
 /// A registry of named [`CircuitBreaker`]s, shared as `Arc<CircuitBreaker>`.
 ///
@@ -78,7 +85,7 @@ pub struct Registry {
     /// The breakers, keyed by name; see the module docs.
     store: Store,
     /// Picks a name's writer shard.
-    hasher: RandomState,
+    hasher: ShardHasher,
     /// The writer shards; see the module docs.
     writers: Box<[CachePadded<WriterShard>]>,
 }
@@ -183,7 +190,7 @@ impl Registry {
     pub fn new() -> Self {
         Registry {
             store: Store::new(),
-            hasher: RandomState::new(),
+            hasher: ShardHasher::default(),
             writers: (0..WRITER_SHARDS)
                 .map(|_| {
                     CachePadded::new(WriterShard {
@@ -566,12 +573,32 @@ pub fn global_registry() -> &'static Registry {
 
 impl Default for Registry {
     /// The same as [`Registry::new`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use breakerbox::Registry;
+    ///
+    /// let registry: Registry = Default::default();
+    /// assert!(registry.is_empty());
+    /// ```
     fn default() -> Self {
         Registry::new()
     }
 }
 
 impl fmt::Debug for Registry {
+    /// Shows the number of breakers (not every breaker: a registry may hold millions).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use breakerbox::{Config, Registry};
+    ///
+    /// let registry = Registry::new();
+    /// registry.get_or_create("a", Config::default());
+    /// assert_eq!(format!("{registry:?}"), "Registry { len: 1, .. }");
+    /// ```
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Registry")
             .field("len", &self.len())

@@ -139,8 +139,9 @@ fn remove_races_get_or_create() {
     reached.assert_all(&[true, false]);
 }
 
-/// Model 4. Two names created concurrently (two writer shards under loom, so the names may
-/// or may not share one): each `make` runs once and both are registered.
+/// Model 4. Two names created concurrently. Under loom the registry has one writer shard, so
+/// the two creations share its lock and its in-flight table (each with its own in-flight
+/// record): each `make` runs once, neither waits for the other's, both are registered.
 #[test]
 fn two_names_are_created_independently() {
     check("registry/two_names_are_created_independently", None, || {
