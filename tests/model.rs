@@ -11,7 +11,8 @@
 //! Runs 2000 cases by default; set `BREAKERBOX_MODEL_CASES=100000` for a long run.
 //! Failing cases are persisted in `tests/model.proptest-regressions` and replayed first.
 
-use std::sync::{Arc, Mutex, Weak};
+use std::panic::{self, AssertUnwindSafe};
+use std::sync::{Arc, Mutex, Once, Weak};
 use std::time::Duration;
 
 use breakerbox::quanta::Clock;
@@ -330,29 +331,30 @@ enum CallKind {
     FutureErr,
     /// `call_future` of a never-ready future, polled once and dropped: Ignored.
     FutureDropped,
+    /// `call(|| panic!())`: Failure, and the panic reaches the caller.
+    Panic,
+    /// `call_future` of a future that panics when polled: Failure.
+    FuturePanic,
 }
 
 /// One step of a test sequence.
 #[derive(Clone, Debug)]
 enum Op {
     /// `try_acquire` (or `try_acquire_owned`) and keep the permit.
-    Acquire {
-        owned: bool,
-    },
+    Acquire { owned: bool },
     /// Record an outcome on held permit number `which % held` (nothing if none is held).
-    Record {
-        which: usize,
-        outcome: Outcome,
-    },
+    Record { which: usize, outcome: Outcome },
     /// Drop held permit number `which % held` without an outcome: Ignored.
-    Drop {
-        which: usize,
-    },
+    Drop { which: usize },
+    /// Drop held permit number `which % held` while the thread panics: Failure.
+    DropPanicking { which: usize },
     /// Run one protected call.
     Call(CallKind),
     /// Move the mock clock.
     Advance(Advance),
+    /// `reset()`.
     Reset,
+    /// `force_open()`.
     ForceOpen,
 }
 
@@ -387,6 +389,8 @@ fn call_strategy() -> impl Strategy<Value = CallKind> {
         Just(CallKind::FutureOk),
         Just(CallKind::FutureErr),
         Just(CallKind::FutureDropped),
+        Just(CallKind::Panic),
+        Just(CallKind::FuturePanic),
     ]
 }
 
@@ -396,6 +400,7 @@ fn op_strategy() -> impl Strategy<Value = Op> {
         5 => (0usize..8, outcome_strategy())
             .prop_map(|(which, outcome)| Op::Record { which, outcome }),
         1 => (0usize..8).prop_map(|which| Op::Drop { which }),
+        1 => (0usize..8).prop_map(|which| Op::DropPanicking { which }),
         4 => call_strategy().prop_map(Op::Call),
         4 => advance_strategy().prop_map(Op::Advance),
         1 => Just(Op::Reset),
@@ -439,6 +444,41 @@ fn config_strategy() -> impl Strategy<Value = (ModelConfig, bool)> {
 // ---------------------------------------------------------------------------------------
 // Driving the real breaker.
 // ---------------------------------------------------------------------------------------
+
+/// The payload of the test's deliberate panics.
+const PANIC: &str = "model: deliberate panic";
+
+/// Installs (once) a panic hook that keeps the deliberate panics quiet and passes every
+/// other panic to the previous hook.
+fn quiet_deliberate_panics() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        let previous = panic::take_hook();
+        panic::set_hook(Box::new(move |info| {
+            if info.payload().downcast_ref::<&str>() != Some(&PANIC) {
+                previous(info);
+            }
+        }));
+    });
+}
+
+/// A protected function that panics.
+fn boom() -> Result<u32, &'static str> {
+    panic::panic_any(PANIC)
+}
+
+/// Runs `f`; a deliberate panic becomes `Err(Error::Inner("panicked"))`.
+fn caught(
+    f: impl FnOnce() -> Result<u32, Error<&'static str>>,
+) -> Result<u32, Error<&'static str>> {
+    match panic::catch_unwind(AssertUnwindSafe(f)) {
+        Ok(r) => r,
+        Err(payload) => {
+            assert_eq!(payload.downcast_ref::<&str>(), Some(&PANIC));
+            Err(Error::Inner("panicked"))
+        }
+    }
+}
 
 /// A permit of the real breaker, either kind.
 enum Held<'a> {
@@ -595,6 +635,9 @@ fn run(cfg: ModelConfig, default_max: bool, ops: &[Op]) -> Result<(), TestCaseEr
     let (clock, mock) = Clock::mock();
     let cb = Arc::new(CircuitBreaker::with_clock(NAME, config, clock));
     let seen = Arc::new(Mutex::new(Vec::<Seen>::new()));
+    // Semantics 8: a panicking listener is caught and later listeners still run.
+    quiet_deliberate_panics();
+    cb.on_state_change(|_| panic::panic_any(PANIC));
     {
         let seen = Arc::clone(&seen);
         let weak: Weak<CircuitBreaker> = Arc::downgrade(&cb);
@@ -648,6 +691,17 @@ fn run(cfg: ModelConfig, default_max: bool, ops: &[Op]) -> Result<(), TestCaseEr
                     model.record(mp, Outcome::Ignored);
                 }
             }
+            Op::DropPanicking { which } => {
+                if !held.is_empty() {
+                    let (p, mp) = held.swap_remove(which % held.len());
+                    let unwound = panic::catch_unwind(AssertUnwindSafe(move || {
+                        let _permit = p;
+                        panic::panic_any(PANIC)
+                    }));
+                    prop_assert!(unwound.is_err());
+                    model.record(mp, Outcome::Failure);
+                }
+            }
             Op::Call(kind) => {
                 let expected = model.try_acquire();
                 // The outcome the real call records, if admitted.
@@ -680,6 +734,11 @@ fn run(cfg: ModelConfig, default_max: bool, ops: &[Op]) -> Result<(), TestCaseEr
                             Some(r) => (r, Outcome::Ignored),
                         }
                     }
+                    CallKind::Panic => (caught(|| cb.call(boom)), Outcome::Failure),
+                    CallKind::FuturePanic => (
+                        caught(|| futures::executor::block_on(cb.call_future(async { boom() }))),
+                        Outcome::Failure,
+                    ),
                 };
                 match (real, expected) {
                     (Err(Error::Rejected(r)), Err(mr)) => check_rejection(step, op, &r, mr)?,
@@ -691,6 +750,7 @@ fn run(cfg: ModelConfig, default_max: bool, ops: &[Op]) -> Result<(), TestCaseEr
                             CallKind::Ok | CallKind::FutureOk => Ok(7),
                             CallKind::ErrNotFailure => Err("not found"),
                             CallKind::FutureDropped => Err("dropped"),
+                            CallKind::Panic | CallKind::FuturePanic => Err("panicked"),
                             _ => Err("down"),
                         };
                         let got = real.map_err(|e| e.into_inner().expect("not a rejection"));
