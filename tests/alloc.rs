@@ -2,10 +2,14 @@
 //!
 //! A counting global allocator wraps `System` and counts, per thread, every allocation,
 //! reallocation and deallocation. Each test warms the operation up once on its own thread
-//! (so that any one-time, per-thread or lazily created state is in place, e.g. a
-//! thread-local slot on first use, or the clock's calibration) and then asserts that many
-//! more of the same operations cause no allocator call at all. Counting per thread keeps
-//! the tests independent when the harness runs them in parallel.
+//! (so that any one-time, per-thread or lazily created state is in place, e.g. the
+//! counter-stripe id a thread claims on its first call) and then asserts that many more of
+//! the same operations cause no allocator call at all. Counting per thread keeps the tests
+//! independent when the harness runs them in parallel.
+//!
+//! The warm-up is a precaution, not a need today: claiming the stripe id touches only
+//! `const`-initialised thread-locals, and `first_calls_on_a_fresh_thread` checks that even
+//! the very first operations of a new thread stay off the heap.
 //!
 //! `counter_sees_a_string_allocation` shows that the counter is live: a `String` built in
 //! a hot path would make these tests fail.
@@ -77,8 +81,9 @@ unsafe impl GlobalAlloc for Counting {
 #[global_allocator]
 static GLOBAL: Counting = Counting;
 
-/// How many times each operation runs after its warm-up.
-const ROUNDS: u64 = 1000;
+/// How many times each operation runs after its warm-up; below `Config::MAX_THRESHOLD`, so
+/// that `ROUNDS + 1` consecutive failures do not open a [`never_opens`] breaker.
+const ROUNDS: u64 = 500;
 
 /// Runs `f` once to warm up, then `ROUNDS` times; returns the allocator calls of the
 /// measured rounds (this thread only).
@@ -235,4 +240,40 @@ fn half_open_probe_and_rejection() {
     });
     assert_eq!(cycles, ROUNDS + 1);
     assert_eq!(cb.state(), State::HalfOpen);
+}
+
+#[test]
+fn first_calls_on_a_fresh_thread() {
+    let closed = never_opens();
+    let open = CircuitBreaker::with_config(
+        "alloc",
+        Config::builder()
+            .timeout(Duration::from_secs(3600))
+            .build()
+            .unwrap(),
+    );
+    open.force_open();
+    let (counts, admitted, rejected) = std::thread::scope(|s| {
+        s.spawn(|| {
+            let before = COUNTS.with(Cell::get);
+            let admitted = closed.call(|| Ok::<u32, ()>(black_box(1))).is_ok()
+                && closed.try_acquire().map(|p| p.success()).is_ok()
+                && closed.is_available();
+            let rejected = open.call(|| Ok::<u32, ()>(1)).is_err() && open.try_acquire().is_err();
+            let after = COUNTS.with(Cell::get);
+            let counts = Counts {
+                allocs: after.allocs - before.allocs,
+                deallocs: after.deallocs - before.deallocs,
+            };
+            (counts, admitted, rejected)
+        })
+        .join()
+        .unwrap()
+    });
+    assert!(admitted && rejected);
+    assert_eq!(
+        counts,
+        Counts::default(),
+        "a thread's first calls used the heap"
+    );
 }
