@@ -11,6 +11,7 @@ fn call_v1() -> Result<(), String> {
 }
 
 #[circuit_breaker("ui")]
+#[must_use = "the answer says whether the breaker admitted the call"]
 fn call_v2() -> Result<(), String> {
     Ok(())
 }
