@@ -302,3 +302,44 @@ fn max_calls_above_the_success_threshold() {
     assert_eq!(m.failed_calls, 4);
     assert_balanced(&m);
 }
+
+#[test]
+fn racing_threads_get_exactly_max_calls_probes() {
+    use std::sync::{Barrier, Mutex};
+
+    const THREADS: usize = 8;
+    let (b, _mock) = half_open(config(5, 3));
+    let b = Arc::new(b);
+    let events: Arc<Mutex<Vec<(State, State)>>> = Arc::default();
+    let sink = Arc::clone(&events);
+    b.on_state_change(move |c| sink.lock().unwrap().push((c.from, c.to)));
+    let barrier = Arc::new(Barrier::new(THREADS));
+    let handles: Vec<_> = (0..THREADS)
+        .map(|_| {
+            let (b, barrier) = (Arc::clone(&b), Arc::clone(&barrier));
+            std::thread::spawn(move || {
+                barrier.wait();
+                b.try_acquire_owned()
+            })
+        })
+        .collect();
+    let results: Vec<_> = handles
+        .into_iter()
+        .map(|h| h.join().expect("worker"))
+        .collect();
+    let admitted = results.iter().filter(|r| r.is_ok()).count();
+    assert_eq!(admitted, 3);
+    for r in &results {
+        if let Err(rej) = r {
+            assert_eq!(rej.state(), State::HalfOpen);
+            assert_eq!(rej.retry_after(), None);
+        }
+    }
+    assert_eq!(*events.lock().unwrap(), [(State::Open, State::HalfOpen)]);
+    let m = b.metrics();
+    assert_eq!(m.state_transitions, 2);
+    assert_eq!(m.rejected_calls, (THREADS - 3) as u64);
+    drop(results);
+    assert_balanced(&b.metrics());
+    assert_eq!(b.state(), State::HalfOpen);
+}

@@ -397,3 +397,36 @@ fn metrics_from_many_threads_add_up() {
     assert_eq!(m.ignored_calls, ignored);
     assert_balanced(&m);
 }
+
+#[test]
+fn counts_stay_exact_across_many_short_lived_threads() {
+    // Threads come and go (their counter stripes are handed to later threads): no count
+    // may be lost or doubled.
+    let (b, _mock) = breaker(1000, 1, 1);
+    let b = Arc::new(b);
+    for _batch in 0..10 {
+        let threads: Vec<_> = (0..20)
+            .map(|_| {
+                let b = Arc::clone(&b);
+                std::thread::spawn(move || {
+                    for j in 0..50 {
+                        let p = b.try_acquire().expect("closed");
+                        if j % 5 == 0 {
+                            p.record_outcome(Outcome::Ignored);
+                        } else {
+                            p.success();
+                        }
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().expect("worker");
+        }
+    }
+    let m = b.metrics();
+    assert_eq!(m.total_calls, 10 * 20 * 50);
+    assert_eq!(m.ignored_calls, 10 * 20 * 10);
+    assert_eq!(m.successful_calls, 10 * 20 * 40);
+    assert_balanced(&m);
+}
