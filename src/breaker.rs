@@ -18,7 +18,7 @@ use std::time::Duration;
 use crossbeam_utils::{Backoff, CachePadded};
 
 use crate::clock::Clock;
-use crate::counters::{self, Counter, Counters};
+use crate::counters::{self, Cells, Counter, Counters};
 use crate::error::Name;
 use crate::listeners::Listeners;
 use crate::sync::{AtomicU64, Ordering};
@@ -128,7 +128,7 @@ impl CircuitBreaker {
         CircuitBreaker {
             core: CachePadded::new(Core {
                 word: AtomicWord::new(Word::new(State::Closed, 0)),
-                stamp: AtomicStamp::new(Stamp::UNSET),
+                stamp: AtomicStamp::new(Stamp::new(0, 0)),
                 transitions: AtomicU64::new(0),
                 last_failure: AtomicU64::new(0),
                 last_change: AtomicU64::new(0),
@@ -200,22 +200,22 @@ impl CircuitBreaker {
         P: FnOnce(&E) -> bool,
         F: FnOnce() -> Result<T, E>,
     {
-        let permit = self.try_acquire()?;
-        match f() {
-            Ok(v) => {
-                permit.success();
-                Ok(v)
-            }
-            Err(e) => {
-                let outcome = if is_failure(&e) {
-                    Outcome::Failure
-                } else {
-                    Outcome::Success
-                };
-                permit.record_outcome(outcome);
-                Err(Error::Inner(e))
-            }
-        }
+        let cells = self.cells();
+        let ticket = self.admit(cells)?;
+        // Records a failure if `f` or `is_failure` panics: dropped only while unwinding.
+        let unwind = Unwind {
+            breaker: self,
+            ticket,
+            cells,
+        };
+        let result = f();
+        let outcome = match &result {
+            Err(e) if is_failure(e) => Outcome::Failure,
+            _ => Outcome::Success,
+        };
+        std::mem::forget(unwind);
+        self.settle(cells, ticket, outcome);
+        result.map_err(Error::Inner)
     }
 
     /// Asks to make one call: the guard API, and the hot path.
@@ -237,7 +237,7 @@ impl CircuitBreaker {
     /// ```
     #[inline]
     pub fn try_acquire(&self) -> Result<Permit<'_>, Rejected> {
-        self.admit().map(|t| Permit::new(self, t))
+        self.admit(self.cells()).map(|t| Permit::new(self, t))
     }
 
     /// [`try_acquire`](Self::try_acquire) for a permit that owns an `Arc` of the breaker and
@@ -258,13 +258,20 @@ impl CircuitBreaker {
     /// # Ok::<(), breakerbox::Rejected>(())
     /// ```
     pub fn try_acquire_owned(self: &Arc<Self>) -> Result<OwnedPermit, Rejected> {
-        self.admit().map(|t| OwnedPermit::new(Arc::clone(self), t))
+        self.admit(self.cells())
+            .map(|t| OwnedPermit::new(Arc::clone(self), t))
     }
 
+    /// The calling thread's counter cells in this breaker.
     #[inline]
-    fn admit(&self) -> Result<Ticket, Rejected> {
-        let slot = counters::slot();
-        self.counters.bump(slot, Counter::Total);
+    pub(crate) fn cells(&self) -> Cells<'_> {
+        self.counters.cells(counters::slot())
+    }
+
+    /// Admission, counted in `cells` (the calling thread's, from [`Self::cells`]).
+    #[inline]
+    fn admit(&self, cells: Cells<'_>) -> Result<Ticket, Rejected> {
+        cells.bump(Counter::Total);
         // Acquire: pairs with the Release half of the CAS that installed this word, so the
         // decisions this permit later drives come after that transition.
         let w = self.core.word.load(Ordering::Acquire);
@@ -274,11 +281,11 @@ impl CircuitBreaker {
                 probe: false,
             });
         }
-        self.admit_slow(w, slot)
+        self.admit_slow(w, cells)
     }
 
     #[inline(never)]
-    fn admit_slow(&self, w: Word, slot: usize) -> Result<Ticket, Rejected> {
+    fn admit_slow(&self, w: Word, cells: Cells<'_>) -> Result<Ticket, Rejected> {
         let now = self.clock.now_us();
         match self.drive(w, now, |v| transition::acquire(v, now, &self.limits)) {
             Admission::Admitted(ticket) => Ok(ticket),
@@ -286,7 +293,7 @@ impl CircuitBreaker {
                 state,
                 retry_after_us,
             } => {
-                self.counters.bump(slot, Counter::Rejected);
+                cells.bump(Counter::Rejected);
                 Err(Rejected::new(
                     self.reject_name.clone(),
                     state,
@@ -296,16 +303,16 @@ impl CircuitBreaker {
         }
     }
 
-    /// Records a permit's outcome: counts it, then drives the state machine unless the
-    /// outcome cannot change it.
+    /// Records a permit's outcome: counts it in `cells` (the recording thread's), then
+    /// drives the state machine unless the outcome cannot change it.
     #[inline]
-    pub(crate) fn settle(&self, ticket: Ticket, outcome: Outcome) {
+    pub(crate) fn settle(&self, cells: Cells<'_>, ticket: Ticket, outcome: Outcome) {
         let counter = match outcome {
             Outcome::Success => Counter::Success,
             Outcome::Failure => Counter::Failure,
             Outcome::Ignored => Counter::Ignored,
         };
-        self.counters.bump(counters::slot(), counter);
+        cells.bump(counter);
         match outcome {
             Outcome::Success => {
                 // Acquire: as in `admit`.
@@ -375,7 +382,7 @@ impl CircuitBreaker {
 
     /// The view of `w` for a caller about to act on it, publishing `w`'s deadline if its
     /// maker has not yet (then the period counts from `now`). `Err` with the current word
-    /// if `w` is no longer current.
+    /// if `w`'s generation is gone.
     fn view(&self, w: Word, now: u64) -> Result<View, Word> {
         if w.state() == State::Closed {
             return Ok(View {
@@ -384,38 +391,37 @@ impl CircuitBreaker {
             });
         }
         // Acquire: read the stamp before re-checking the word (module docs).
-        let mut stamp = self.core.stamp.load(Ordering::Acquire);
+        let stamp = self.core.stamp.load(Ordering::Acquire);
+        let deadline = now.saturating_add(self.limits.period_us(w.state()));
+        let deadline = self.publish(w, deadline, stamp)?;
+        Ok(View { word: w, deadline })
+    }
+
+    /// Publishes `deadline` as the stamp of `w`'s generation unless one is published
+    /// already; returns the generation's deadline, or `Err` with the current word if the
+    /// generation is gone. `stamp` must have been loaded before this call.
+    ///
+    /// The stamp is replaced only while the word still has `w`'s generation, and by a CAS
+    /// from a value read before that check, so a late publisher can never overwrite the
+    /// stamp of a later generation.
+    fn publish(&self, w: Word, deadline: u64, mut stamp: Stamp) -> Result<u64, Word> {
         loop {
             if stamp.belongs_to(w.generation()) {
-                return Ok(View {
-                    word: w,
-                    deadline: stamp.deadline(),
-                });
+                return Ok(stamp.deadline());
             }
             // Acquire: as in `admit`.
             let current = self.core.word.load(Ordering::Acquire);
-            if current != w {
+            if current.generation() != w.generation() {
                 return Err(current);
             }
-            // `w` is current and its stamp unpublished. The stamp we read predates any later
-            // generation (the word had not moved on when we checked), so this CAS cannot
-            // overwrite a newer stamp.
-            let mine = Stamp::new(
-                w.generation(),
-                now.saturating_add(self.limits.period_us(w.state())),
-            );
+            let mine = Stamp::new(w.generation(), deadline);
             // AcqRel: Release publishes the deadline; Acquire on failure re-reads it.
             match self
                 .core
                 .stamp
                 .compare_exchange(stamp, mine, Ordering::AcqRel, Ordering::Acquire)
             {
-                Ok(_) => {
-                    return Ok(View {
-                        word: w,
-                        deadline: mine.deadline(),
-                    })
-                }
+                Ok(_) => return Ok(deadline),
                 Err(actual) => stamp = actual,
             }
         }
@@ -453,10 +459,15 @@ impl CircuitBreaker {
 
     /// Effects of a transition `from` → `to` that this thread's CAS made.
     fn transitioned(&self, from: Word, to: Word, now: u64) {
-        if to.state() != State::Closed {
-            // Publish the new period's deadline before anyone is told.
-            let _ = self.view(to, now);
-        }
+        // Publish the new generation's stamp before anyone is told, on every transition
+        // (Closed too, with no deadline): the stamp then never lags the word by more than
+        // the transitions in flight, so its 12-bit tag cannot alias an old generation.
+        let deadline = match to.state() {
+            State::Closed => 0,
+            state => now.saturating_add(self.limits.period_us(state)),
+        };
+        // Acquire: read the stamp before re-checking the word (module docs).
+        let _ = self.publish(to, deadline, self.core.stamp.load(Ordering::Acquire));
         if from.state() != to.state() {
             // Relaxed: statistics, made once per transition by its unique winner.
             self.core.transitions.fetch_add(1, Ordering::Relaxed);
@@ -626,7 +637,21 @@ impl CircuitBreaker {
     /// assert!(breaker.footprint() >= std::mem::size_of::<breakerbox::CircuitBreaker>());
     /// ```
     pub fn footprint(&self) -> usize {
-        std::mem::size_of::<Self>() + self.counters.footprint()
+        std::mem::size_of::<Self>() + self.counters.heap_bytes()
+    }
+}
+
+/// Records a failure for a call whose closure panicked (see `call_with`).
+struct Unwind<'a> {
+    breaker: &'a CircuitBreaker,
+    ticket: Ticket,
+    cells: Cells<'a>,
+}
+
+impl Drop for Unwind<'_> {
+    fn drop(&mut self) {
+        self.breaker
+            .settle(self.cells, self.ticket, Outcome::Failure);
     }
 }
 

@@ -19,6 +19,8 @@
 //! is ordered by the id bitmap: a thread releases its id with `Release` after its last store,
 //! and the next owner claims it with `Acquire`, so its first load sees that store.
 
+use std::cell::Cell;
+
 use crate::sync::{AtomicU64, Ordering};
 
 /// The counters each stripe holds.
@@ -45,7 +47,7 @@ const MAX_IDS: u32 = 64;
 /// One cache line of counters.
 #[derive(Debug)]
 #[repr(align(64))]
-struct Stripe {
+pub(crate) struct Stripe {
     cells: [AtomicU64; 5],
 }
 
@@ -60,44 +62,81 @@ impl Stripe {
 /// The striped counters of one breaker.
 #[derive(Debug)]
 pub(crate) struct Counters {
-    /// `owned` stripes, then the shared one.
-    stripes: Box<[Stripe]>,
+    /// Stripe `i` is written only by the thread holding slot id `i`.
+    owned: Box<[Stripe]>,
+    /// Written with `fetch_add` by threads without an owned stripe.
+    shared: Stripe,
+}
+
+/// Where the calling thread counts: its own stripe, or the shared one. Resolve it once per
+/// call with [`Counters::cells`] and bump it several times.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Cells<'a> {
+    /// This thread is the stripe's only writer.
+    Owned(&'a Stripe),
+    /// Shared with other threads: read-modify-write.
+    Shared(&'a Stripe),
+}
+
+impl Cells<'_> {
+    /// Adds one to `counter`.
+    #[inline]
+    pub(crate) fn bump(self, counter: Counter) {
+        match self {
+            Cells::Owned(stripe) => {
+                let cell = &stripe.cells[counter as usize];
+                // Relaxed: this thread is the cell's only writer (module docs), so load +
+                // store is exact; readers only need the value eventually.
+                cell.store(cell.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+            }
+            // Relaxed: a plain statistic; the RMW alone makes it exact.
+            Cells::Shared(stripe) => {
+                stripe.cells[counter as usize].fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
 }
 
 impl Counters {
     pub(crate) fn new() -> Counters {
         Counters {
-            stripes: (0..=owned_stripes()).map(|_| Stripe::new()).collect(),
+            owned: (0..owned_stripes()).map(|_| Stripe::new()).collect(),
+            shared: Stripe::new(),
         }
     }
 
-    /// Adds one to `counter`, as the thread holding `slot` (from [`slot`]).
+    /// The cells of the calling thread, whose slot id is `slot` (from [`slot`]).
     #[inline]
-    pub(crate) fn bump(&self, slot: usize, counter: Counter) {
-        let shared = self.stripes.len() - 1;
-        if slot < shared {
-            let cell = &self.stripes[slot].cells[counter as usize];
-            // Relaxed: this thread is the cell's only writer (module docs), so load + store
-            // is exact; readers only need the value eventually.
-            cell.store(cell.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
-        } else {
-            // Relaxed: a plain statistic; the RMW alone makes it exact.
-            self.stripes[shared].cells[counter as usize].fetch_add(1, Ordering::Relaxed);
+    pub(crate) fn cells(&self, slot: usize) -> Cells<'_> {
+        match self.owned.get(slot) {
+            Some(stripe) => Cells::Owned(stripe),
+            None => self.cells_cold(slot),
+        }
+    }
+
+    /// A thread's first count (claims its id), or one without an owned stripe.
+    #[cold]
+    fn cells_cold(&self, slot: usize) -> Cells<'_> {
+        let slot = if slot == UNCLAIMED { claim() } else { slot };
+        match self.owned.get(slot) {
+            Some(stripe) => Cells::Owned(stripe),
+            None => Cells::Shared(&self.shared),
         }
     }
 
     /// The sum of `counter` over every stripe.
     pub(crate) fn sum(&self, counter: Counter) -> u64 {
-        self.stripes
+        self.owned
             .iter()
+            .chain(std::iter::once(&self.shared))
             // Relaxed: statistics; see the module docs.
             .map(|s| s.cells[counter as usize].load(Ordering::Relaxed))
             .fold(0, u64::wrapping_add)
     }
 
-    /// Bytes of stripes per breaker (for reports).
-    pub(crate) fn footprint(&self) -> usize {
-        std::mem::size_of_val(&*self.stripes)
+    /// Heap bytes of the owned stripes (the shared one is inline).
+    pub(crate) fn heap_bytes(&self) -> usize {
+        std::mem::size_of_val(&*self.owned)
     }
 }
 
@@ -117,14 +156,35 @@ fn owned_stripes() -> usize {
     2
 }
 
-/// The calling thread's slot id: `0..MAX_IDS`, or [`SHARED`].
+/// The calling thread's slot id: `0..MAX_IDS`, [`SHARED`], or [`UNCLAIMED`] before its
+/// first use (which [`Counters::cells`] resolves).
 #[inline]
 pub(crate) fn slot() -> usize {
-    SLOT.try_with(|s| s.id).unwrap_or(SHARED)
+    ID.with(Cell::get)
 }
 
-crate::sync::thread_local! {
-    static SLOT: Slot = Slot::claim();
+/// Slot id of a thread that has not claimed one yet.
+const UNCLAIMED: usize = usize::MAX - 1;
+
+// The id lives in a `const`-initialised `Cell` with no destructor, so reading it is one
+// thread-local load with no lazy-init check; a second thread-local, `OWNER`, carries the
+// destructor that gives the id back.
+#[cfg(not(loom))]
+std::thread_local! {
+    static ID: Cell<usize> = const { Cell::new(UNCLAIMED) };
+}
+
+#[cfg(loom)]
+loom::thread_local! {
+    static ID: Cell<usize> = Cell::new(UNCLAIMED);
+}
+
+// Under loom ids are never given back: loom 0.7 cannot run a thread-local destructor that
+// touches a `lazy_static` atomic, and each model execution starts from a fresh bitmap with
+// at most a handful of threads. The hand-over itself is covered by the std tests below.
+#[cfg(not(loom))]
+std::thread_local! {
+    static OWNER: Owner = const { Owner };
 }
 
 #[cfg(not(loom))]
@@ -135,41 +195,53 @@ loom::lazy_static! {
     static ref IDS: AtomicU64 = AtomicU64::new(0);
 }
 
-/// A thread's claim on one bit of [`IDS`], given back when the thread exits.
-struct Slot {
-    id: usize,
-}
-
-impl Slot {
-    fn claim() -> Slot {
-        // Relaxed: only a starting guess for the CAS below.
-        let mut cur = IDS.load(Ordering::Relaxed);
-        loop {
-            if cur == u64::MAX {
-                return Slot { id: SHARED };
-            }
-            let bit = (!cur).trailing_zeros();
-            debug_assert!(bit < MAX_IDS);
-            // Acquire: pairs with the Release in `drop` of the id's previous owner, so our
-            // first load of each owned cell sees its last store.
-            match IDS.compare_exchange_weak(
-                cur,
-                cur | 1 << bit,
-                Ordering::Acquire,
-                Ordering::Relaxed,
-            ) {
-                Ok(_) => return Slot { id: bit as usize },
-                Err(actual) => cur = actual,
-            }
+/// Claims the lowest free id for this thread (or [`SHARED`] if all 64 are taken) and
+/// returns it. Called once per thread, from the cold branch of [`Counters::cells`].
+#[cold]
+fn claim() -> usize {
+    // Relaxed: only a starting guess for the CAS below.
+    let mut cur = IDS.load(Ordering::Relaxed);
+    let id = loop {
+        if cur == u64::MAX {
+            break SHARED;
         }
+        let bit = (!cur).trailing_zeros();
+        debug_assert!(bit < MAX_IDS);
+        // Acquire: pairs with the Release in `Owner::drop` of the id's previous owner, so
+        // our first load of each owned cell sees its last store.
+        match IDS.compare_exchange_weak(cur, cur | 1 << bit, Ordering::Acquire, Ordering::Relaxed) {
+            Ok(_) => break bit as usize,
+            Err(actual) => cur = actual,
+        }
+    };
+    // Touch `OWNER` so its destructor runs at thread exit. If thread-locals are already
+    // being torn down, give the id straight back and stay shared.
+    #[cfg(not(loom))]
+    if id != SHARED && OWNER.try_with(|_| ()).is_err() {
+        release(id);
+        ID.with(|c| c.set(SHARED));
+        return SHARED;
     }
+    ID.with(|c| c.set(id));
+    id
 }
 
-impl Drop for Slot {
+#[cfg(not(loom))]
+fn release(id: usize) {
+    // Release: publishes this thread's last stores to its cells to the id's next owner.
+    IDS.fetch_and(!(1 << id), Ordering::Release);
+}
+
+/// Gives the thread's id back when the thread exits.
+#[cfg(not(loom))]
+struct Owner;
+
+#[cfg(not(loom))]
+impl Drop for Owner {
     fn drop(&mut self) {
-        if self.id != SHARED {
-            // Release: publishes this thread's last stores to its cells to the next owner.
-            IDS.fetch_and(!(1 << self.id), Ordering::Release);
+        let id = ID.with(|c| c.replace(SHARED));
+        if id < MAX_IDS as usize {
+            release(id);
         }
     }
 }
@@ -186,9 +258,9 @@ mod tests {
                 let c = c.clone();
                 std::thread::spawn(move || {
                     for _ in 0..10_000 {
-                        c.bump(slot(), Counter::Success);
+                        c.cells(slot()).bump(Counter::Success);
                     }
-                    c.bump(SHARED, Counter::Rejected);
+                    c.cells(SHARED).bump(Counter::Rejected);
                 })
             })
             .collect();
@@ -204,8 +276,13 @@ mod tests {
     fn ids_are_given_back_when_threads_exit() {
         // Many more short-lived threads than ids: they must keep getting owned ids.
         for _ in 0..200 {
-            let id = std::thread::spawn(slot).join().unwrap();
-            assert_ne!(id, SHARED);
+            let id = std::thread::spawn(|| {
+                Counters::new().cells(slot()).bump(Counter::Total);
+                slot()
+            })
+            .join()
+            .unwrap();
+            assert!(id < MAX_IDS as usize, "{id}");
         }
     }
 
@@ -214,6 +291,6 @@ mod tests {
         assert_eq!(std::mem::align_of::<Stripe>(), 64);
         assert_eq!(std::mem::size_of::<Stripe>(), 64);
         let c = Counters::new();
-        assert_eq!(c.footprint(), (owned_stripes() + 1) * 64);
+        assert_eq!(c.heap_bytes(), owned_stripes() * 64);
     }
 }

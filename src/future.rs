@@ -27,6 +27,8 @@ impl CircuitBreaker {
     /// assert_eq!(futures::executor::block_on(fut).unwrap(), "pong");
     /// assert_eq!(breaker.metrics().successful_calls, 1);
     /// ```
+    // The explicit `impl Future + 'a` form is the API contract's signature.
+    #[allow(clippy::manual_async_fn)]
     pub fn call_future<'a, T, E, Fut>(
         &'a self,
         fut: Fut,
@@ -52,6 +54,7 @@ impl CircuitBreaker {
     /// assert!(futures::executor::block_on(fut).is_err());
     /// assert_eq!(breaker.metrics().successful_calls, 1);
     /// ```
+    #[allow(clippy::manual_async_fn)]
     pub fn call_future_with<'a, T, E, P, Fut>(
         &'a self,
         is_failure: P,

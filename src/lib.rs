@@ -28,7 +28,7 @@ pub use config::{Config, ConfigBuilder, ConfigError};
 pub use error::{Error, Rejected};
 pub use listeners::StateChange;
 pub use metrics::Metrics;
-pub use permit::{OwnedPermit, Outcome, Permit};
+pub use permit::{Outcome, OwnedPermit, Permit};
 pub use registry::{global_registry, AlreadyRegistered, Registry, Status};
 pub use state::State;
 

@@ -84,7 +84,8 @@ impl<'a> Permit<'a> {
     #[inline]
     pub fn record_outcome(mut self, outcome: Outcome) {
         self.armed = false;
-        self.breaker.settle(self.ticket, outcome);
+        self.breaker
+            .settle(self.breaker.cells(), self.ticket, outcome);
     }
 
     /// Records [`Outcome::Success`].
@@ -104,7 +105,8 @@ impl Drop for Permit<'_> {
     #[inline]
     fn drop(&mut self) {
         if self.armed {
-            self.breaker.settle(self.ticket, unrecorded());
+            self.breaker
+                .settle(self.breaker.cells(), self.ticket, unrecorded());
         }
     }
 }
@@ -153,7 +155,8 @@ impl OwnedPermit {
     /// Records how the call went.
     pub fn record_outcome(mut self, outcome: Outcome) {
         self.armed = false;
-        self.breaker.settle(self.ticket, outcome);
+        self.breaker
+            .settle(self.breaker.cells(), self.ticket, outcome);
     }
 
     /// Records [`Outcome::Success`].
@@ -175,7 +178,8 @@ impl OwnedPermit {
 impl Drop for OwnedPermit {
     fn drop(&mut self) {
         if self.armed {
-            self.breaker.settle(self.ticket, unrecorded());
+            self.breaker
+                .settle(self.breaker.cells(), self.ticket, unrecorded());
         }
     }
 }

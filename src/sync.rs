@@ -5,12 +5,15 @@
 //! primitives and the loom models in `loom-tests/` run the crate's real code, not a copy
 //! (the pattern of `tokio/src/loom` and crossbeam's `crossbeam_loom`).
 //!
+//! `RwLock` is only needed under loom (the registry's modelled store). The two thread-locals
+//! of `counters` pick std or loom themselves: std's take `const` initialisers, loom's do not.
+//!
 //! All state words are 64-bit, so loom models them natively: no 128-bit shim is needed.
 
 #[cfg(not(loom))]
 pub(crate) use std::sync::{
     atomic::{AtomicBool, AtomicU64, Ordering},
-    Arc, Mutex, MutexGuard, RwLock,
+    Arc, Mutex, MutexGuard,
 };
 
 #[cfg(loom)]
@@ -18,13 +21,6 @@ pub(crate) use loom::sync::{
     atomic::{AtomicBool, AtomicU64, Ordering},
     Arc, Mutex, MutexGuard, RwLock,
 };
-
-/// `thread_local!` from std, or loom's model-aware version under `--cfg loom`.
-#[cfg(not(loom))]
-pub(crate) use std::thread_local;
-
-#[cfg(loom)]
-pub(crate) use loom::thread_local;
 
 /// Locks `m`, ignoring poisoning.
 ///
