@@ -13,7 +13,6 @@
 
 use std::fmt;
 use std::sync::Arc;
-use std::time::Duration;
 
 use crossbeam_utils::{Backoff, CachePadded};
 
@@ -36,8 +35,7 @@ use crate::{Config, Error, Metrics, Outcome, OwnedPermit, Permit, Rejected, Stat
 ///
 /// ```
 /// use breakerbox::{CircuitBreaker, Config, Error, State};
-/// use std::time::Duration;
-///
+/// ///
 /// let config = Config::builder()
 ///     .failure_threshold(2)
 ///     .timeout(Duration::from_secs(30))
@@ -113,8 +111,7 @@ impl CircuitBreaker {
     ///
     /// ```
     /// use breakerbox::{quanta, CircuitBreaker, Config, State};
-    /// use std::time::Duration;
-    ///
+    ///     ///
     /// let (clock, mock) = quanta::Clock::mock();
     /// let config = Config::builder().failure_threshold(1).timeout(Duration::from_secs(5)).build()?;
     /// let breaker = CircuitBreaker::with_clock("mocked", config, clock);
@@ -297,7 +294,7 @@ impl CircuitBreaker {
                 Err(Rejected::new(
                     self.reject_name.clone(),
                     state,
-                    retry_after_us.map(Duration::from_micros),
+                    retry_after_us,
                 ))
             }
         }
@@ -392,6 +389,12 @@ impl CircuitBreaker {
         }
         // Acquire: read the stamp before re-checking the word (module docs).
         let stamp = self.core.stamp.load(Ordering::Acquire);
+        if stamp.belongs_to(w.generation()) {
+            return Ok(View {
+                word: w,
+                deadline: stamp.deadline(),
+            });
+        }
         let deadline = now.saturating_add(self.limits.period_us(w.state()));
         let deadline = self.publish(w, deadline, stamp)?;
         Ok(View { word: w, deadline })

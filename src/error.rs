@@ -75,15 +75,16 @@ impl Eq for Name {}
 pub struct Rejected {
     name: Name,
     state: State,
-    retry_after: Option<Duration>,
+    /// µs; converted to a `Duration` only when asked, keeping the reject path short.
+    retry_after_us: Option<u64>,
 }
 
 impl Rejected {
-    pub(crate) fn new(name: Name, state: State, retry_after: Option<Duration>) -> Rejected {
+    pub(crate) fn new(name: Name, state: State, retry_after_us: Option<u64>) -> Rejected {
         Rejected {
             name,
             state,
-            retry_after,
+            retry_after_us,
         }
     }
 
@@ -99,7 +100,7 @@ impl Rejected {
 
     /// When open: the time left until the open timeout ends. `None` in half-open.
     pub fn retry_after(&self) -> Option<Duration> {
-        self.retry_after
+        self.retry_after_us.map(Duration::from_micros)
     }
 }
 
@@ -108,14 +109,14 @@ impl fmt::Debug for Rejected {
         f.debug_struct("Rejected")
             .field("name", &self.name())
             .field("state", &self.state)
-            .field("retry_after", &self.retry_after)
+            .field("retry_after", &self.retry_after())
             .finish()
     }
 }
 
 impl fmt::Display for Rejected {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match (self.state, self.retry_after) {
+        match (self.state, self.retry_after()) {
             (State::HalfOpen, _) => write!(
                 f,
                 "circuit breaker '{}' is half-open and all its probe slots are taken",
