@@ -131,11 +131,19 @@ impl Database {
     }
 }
 
+/// "breaker open, retry in 99 ms": a short text for a rejection.
+fn rejection(r: &breakerbox::Rejected) -> String {
+    match r.retry_after() {
+        Some(wait) => format!("breaker {}, retry in {} ms", r.state(), wait.as_millis()),
+        None => format!("breaker {}, no probe slot free", r.state()),
+    }
+}
+
 fn show(label: &str, result: &Result<Vec<String>, Error<DbError>>, db: &Database) {
     let text = match result {
         Ok(rows) => format!("{} row(s): {}", rows.len(), rows.join(", ")),
         Err(Error::Inner(e)) => format!("error: {e}"),
-        Err(Error::Rejected(r)) => format!("rejected: {r}"),
+        Err(Error::Rejected(r)) => format!("rejected: {}", rejection(r)),
     };
     println!("  {label:<46} {text:<58} [{}]", db.breaker.state());
 }

@@ -262,12 +262,16 @@ impl Screen {
         }
     }
 
-    /// Prints one line of the event log (above the table, when live).
-    fn event(&mut self, line: &str) {
+    /// Prints one line of the event log; when live, above a redrawn `table`.
+    fn event(&mut self, line: &str, table: Option<String>) {
         let mut out = std::io::stdout().lock();
         self.erase_table(&mut out);
         let _ = writeln!(out, "{line}");
         if self.live {
+            if let Some(table) = table {
+                self.table_lines = table.lines().count();
+                self.table = table;
+            }
             let _ = out.write_all(self.table.as_bytes());
         }
         let _ = out.flush();
@@ -318,6 +322,15 @@ fn render_table(title: &str, statuses: &[Status]) -> String {
         );
     }
     s
+}
+
+/// The live table (terminal mode), from the registry's statuses now.
+fn live_table(start: Instant) -> String {
+    let title = format!(
+        "status at {:.1} s (refreshed twice a second):",
+        start.elapsed().as_secs_f64()
+    );
+    render_table(&title, &Registry::global().statuses())
 }
 
 /// What a transition means, for the event log.
@@ -377,19 +390,24 @@ fn run(args: Args) {
     let start = Instant::now();
     let run_for = Duration::from_secs(args.seconds);
 
+    let at = |fraction: f64| fraction * args.seconds as f64;
     println!(
-        "breakerbox demo: {} services, {} worker threads, {} s (breaker timeout 1 s)",
+        "breakerbox demo: {} services, {} worker threads, {} s; each breaker stays open 1 s, then probes",
         SERVICES.len(),
         args.threads,
         args.seconds
     );
-    println!("  payments: healthy | recommendations: ~30% failures | inventory: down from");
+    println!("  payments         healthy, about 1% errors");
+    println!("  recommendations  flaky, about 30% errors");
     println!(
-        "  {:.1} s to {:.1} s | search: slow spell from {:.1} s to {:.1} s ({} ms deadline)",
-        0.15 * args.seconds as f64,
-        0.50 * args.seconds as f64,
-        0.55 * args.seconds as f64,
-        0.80 * args.seconds as f64,
+        "  inventory        down from {:.1} s to {:.1} s, then healthy",
+        at(0.15),
+        at(0.50)
+    );
+    println!(
+        "  search           slow from {:.1} s to {:.1} s; calls over {} ms time out",
+        at(0.55),
+        at(0.80),
         SEARCH_DEADLINE.as_millis()
     );
     println!();
@@ -413,10 +431,13 @@ fn run(args: Args) {
                 change.to.as_str(),
                 describe(change, breaker.as_deref()),
             );
+            // When live, redraw the table with the new state (read before taking the screen
+            // lock, which the display thread also takes).
+            let table = live.then(|| live_table(start));
             screen
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
-                .event(&line);
+                .event(&line, table);
         });
     }
 
@@ -496,12 +517,12 @@ fn run(args: Args) {
         ticks += 1;
         if ticks % print_every == 0 && start.elapsed() < run_for {
             // Read the registry before taking the screen lock: listeners also take it.
-            let statuses = Registry::global().statuses();
-            let title = format!("status at {:.1} s:", start.elapsed().as_secs_f64());
-            let mut table = render_table(&title, &statuses);
-            if !live {
-                table.push('\n');
-            }
+            let table = if live {
+                live_table(start)
+            } else {
+                let title = format!("status at {:.1} s:", start.elapsed().as_secs_f64());
+                render_table(&title, &Registry::global().statuses()) + "\n"
+            };
             screen
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
@@ -525,10 +546,11 @@ fn run(args: Args) {
     }
     println!();
     println!("summary:");
-    let mut total_calls = 0;
+    let (mut total_calls, mut total_rejected) = (0, 0);
     for status in &statuses {
         let m = &status.metrics;
         total_calls += m.total_calls;
+        total_rejected += m.rejected_calls;
         let Some(which) = SERVICES.iter().position(|s| s.name() == status.name) else {
             continue;
         };
@@ -556,21 +578,22 @@ fn run(args: Args) {
             errors.join(", ")
         };
         println!(
-            "  {:<16} {:>5.1}% of admitted calls ok ({}); {} rejected without calling; \
-             {} transitions, ends {}",
+            "  {:<16} {:>6} calls made, {:>5.1}% ok ({}); {} rejected at once; {} transitions",
             status.name,
+            admitted,
             percent(m.successful_calls, admitted),
             errors,
             m.rejected_calls,
             m.state_transitions,
-            status.state,
         );
     }
     println!(
-        "  {} calls in {:.1} s ({:.0} per second); {} state changes logged",
+        "  {} calls in {:.1} s ({:.0} per second), {} of them not made because a breaker \
+         was open; {} state changes logged",
         total_calls,
         elapsed.as_secs_f64(),
         total_calls as f64 / elapsed.as_secs_f64(),
+        total_rejected,
         // Relaxed: all listeners ran on the joined workers.
         transitions_seen.load(Ordering::Relaxed),
     );

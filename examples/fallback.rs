@@ -67,11 +67,8 @@ impl Prices {
                 self.cached(sku).map(|p| (p, Source::CachedAfterFailure))
             }
             Err(Error::Rejected(rejected)) => {
-                // No call was made: the breaker is open. `retry_after` says for how long.
-                let wait = rejected
-                    .retry_after()
-                    .map_or_else(String::new, |d| format!(", retry in {} ms", d.as_millis()));
-                println!("    rejected: {rejected}{wait}");
+                // No call was made: the breaker is open; its message says for how long.
+                println!("    rejected: {rejected}");
                 self.cached(sku).map(|p| (p, Source::CachedWhileOpen))
             }
         }

@@ -72,7 +72,9 @@ struct SimulatedServer {
 impl SimulatedServer {
     fn then(&self, behaviour: Behaviour, times: usize) {
         let mut script = self.script.lock().unwrap();
-        script.extend(std::iter::repeat(behaviour).take(times));
+        for _ in 0..times {
+            script.push_back(behaviour);
+        }
     }
 
     fn handle(&self, path: &str) -> Result<Response, HttpError> {
@@ -127,13 +129,21 @@ impl HttpClient {
     }
 }
 
+/// "breaker open, retry in 99 ms": a short text for a rejection.
+fn rejection(r: &breakerbox::Rejected) -> String {
+    match r.retry_after() {
+        Some(wait) => format!("breaker {}, retry in {} ms", r.state(), wait.as_millis()),
+        None => format!("breaker {}, no probe slot free", r.state()),
+    }
+}
+
 fn show(client: &HttpClient, path: &str) {
     let result = client.get(path);
     let text = match &result {
         Ok(r) => format!("{} {}", r.status, r.body),
         Err(Error::Inner(e)) if e.is_server_failure() => format!("{e} (counts as a failure)"),
         Err(Error::Inner(e)) => format!("{e} (the server answered: not a failure)"),
-        Err(Error::Rejected(r)) => format!("not sent: {r}"),
+        Err(Error::Rejected(r)) => format!("not sent: {}", rejection(r)),
     };
     let m = client.metrics();
     println!(
@@ -181,7 +191,7 @@ fn main() {
 
     let m = client.metrics();
     println!(
-        "metrics for {}: {} calls: {} ok (4 of them 404s), {} failed, {} rejected; \
+        "metrics for {}: {} calls: {} ok (404s included), {} failed, {} rejected; \
          {} transitions; state {}",
         client.breaker.name(),
         m.total_calls,

@@ -72,7 +72,14 @@ fn scene(title: &str, breaker: &CircuitBreaker, backend: &Backend) -> Result<(),
     let result = request(breaker, backend);
     let outcome = match &result {
         Ok(body) => format!("ok: {body}"),
-        Err(Error::Rejected(r)) => format!("gave up, rejected: {r}"),
+        Err(Error::Rejected(r)) => match r.retry_after() {
+            Some(wait) => format!(
+                "stopped by the breaker: {} (retry in {:.1} s)",
+                r.state(),
+                wait.as_secs_f64()
+            ),
+            None => format!("stopped by the breaker: {}", r.state()),
+        },
         Err(Error::Inner(e)) => format!("gave up after the last retry: {e}"),
     };
     println!(
