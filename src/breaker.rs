@@ -34,8 +34,9 @@ use crate::{Config, Error, Metrics, Outcome, OwnedPermit, Permit, Rejected, Stat
 /// # Examples
 ///
 /// ```
-/// use breakerbox::{CircuitBreaker, Config, Error, State};
-/// ///
+/// use breakerbox::{CircuitBreaker, Config, State};
+/// use std::time::Duration;
+///
 /// let config = Config::builder()
 ///     .failure_threshold(2)
 ///     .timeout(Duration::from_secs(30))
@@ -111,7 +112,8 @@ impl CircuitBreaker {
     ///
     /// ```
     /// use breakerbox::{quanta, CircuitBreaker, Config, State};
-    ///     ///
+    /// use std::time::Duration;
+    ///
     /// let (clock, mock) = quanta::Clock::mock();
     /// let config = Config::builder().failure_threshold(1).timeout(Duration::from_secs(5)).build()?;
     /// let breaker = CircuitBreaker::with_clock("mocked", config, clock);
