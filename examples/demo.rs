@@ -31,6 +31,8 @@ use std::time::{Duration, Instant};
 
 use breakerbox::{CircuitBreaker, Config, Error, Registry, StateChange, Status};
 
+const USAGE_LINE: &str = "Usage: cargo run --release --example demo -- [--seconds N] [--threads N]";
+
 const USAGE: &str = "\
 Usage: cargo run --release --example demo -- [--seconds N] [--threads N]
 
@@ -372,7 +374,7 @@ fn main() -> ExitCode {
             return ExitCode::SUCCESS;
         }
         Err(message) => {
-            eprintln!("error: {message}\n\n{USAGE}");
+            eprintln!("error: {message}\n\n{USAGE_LINE}\n\nFor more information, try '--help'.");
             return ExitCode::from(2);
         }
     };
@@ -564,13 +566,13 @@ fn run(args: Args) {
         let admitted = m.total_calls - m.rejected_calls;
         let mut errors = Vec::new();
         if failed > 0 {
-            errors.push(format!("{failed} errors"));
+            errors.push(plural(failed, "error"));
         }
         if unreachable > 0 {
             errors.push(format!("{unreachable} refused"));
         }
         if timed_out > 0 {
-            errors.push(format!("{timed_out} timeouts"));
+            errors.push(plural(timed_out, "timeout"));
         }
         let errors = if errors.is_empty() {
             "no errors".to_string()
@@ -578,25 +580,34 @@ fn run(args: Args) {
             errors.join(", ")
         };
         println!(
-            "  {:<16} {:>6} calls made, {:>5.1}% ok ({}); {} rejected at once; {} transitions",
+            "  {:<16} {:>6} calls made, {:>5.1}% ok ({}); {} rejected at once; {}",
             status.name,
             admitted,
             percent(m.successful_calls, admitted),
             errors,
             m.rejected_calls,
-            m.state_transitions,
+            plural(m.state_transitions, "transition"),
         );
     }
     println!(
         "  {} calls in {:.1} s ({:.0} per second), {} of them not made because a breaker \
-         was open; {} state changes logged",
+         was open; {} logged",
         total_calls,
         elapsed.as_secs_f64(),
         total_calls as f64 / elapsed.as_secs_f64(),
         total_rejected,
         // Relaxed: all listeners ran on the joined workers.
-        transitions_seen.load(Ordering::Relaxed),
+        plural(transitions_seen.load(Ordering::Relaxed), "state change"),
     );
+}
+
+/// "1 error", "2 errors".
+fn plural(n: u64, word: &str) -> String {
+    if n == 1 {
+        format!("{n} {word}")
+    } else {
+        format!("{n} {word}s")
+    }
 }
 
 fn percent(part: u64, whole: u64) -> f64 {
