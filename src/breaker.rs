@@ -14,14 +14,14 @@
 use std::fmt;
 use std::sync::Arc;
 
-use crossbeam_utils::{Backoff, CachePadded};
+use crossbeam_utils::Backoff;
 
 use crate::clock::Clock;
 use crate::counters::{self, Cells, Counter, Counters};
 use crate::error::Name;
 use crate::listeners::Listeners;
 use crate::sync::{AtomicU64, Ordering};
-use crate::transition::{self, Admission, Limits, Step, Ticket, View};
+use crate::transition::{self, Admission, Step, Ticket, View};
 use crate::word::{AtomicStamp, AtomicWord, Stamp, Word};
 use crate::{Config, Error, Metrics, Outcome, OwnedPermit, Permit, Rejected, State, StateChange};
 
@@ -52,11 +52,9 @@ use crate::{Config, Error, Metrics, Outcome, OwnedPermit, Permit, Rejected, Stat
 /// # Ok::<(), breakerbox::ConfigError>(())
 /// ```
 pub struct CircuitBreaker {
-    /// The read-mostly line: the state word, read by every call, and the fields written only
-    /// on failures and transitions, which write the word anyway.
-    core: CachePadded<Core>,
-    counters: Counters,
-    limits: Limits,
+    /// The one line every call reads: the state word, the counters' pointer, and the
+    /// fields written only on failures and transitions, which write the word anyway.
+    core: Core,
     clock: Clock,
     reject_name: Name,
     name: Arc<str>,
@@ -64,9 +62,14 @@ pub struct CircuitBreaker {
     listeners: Listeners,
 }
 
+/// 56 bytes in one 64-byte line. Not crossbeam's 128-byte `CachePadded`: the breaker's other
+/// fields are read-only after construction, so nothing written shares the line but the
+/// fields that are written together anyway, and 64 bytes keep the breaker small.
+#[repr(align(64))]
 struct Core {
     word: AtomicWord,
     stamp: AtomicStamp,
+    counters: Counters,
     /// State changes since creation.
     transitions: AtomicU64,
     /// µs since the epoch of the last failure, plus one; 0 = never.
@@ -125,15 +128,14 @@ impl CircuitBreaker {
     pub fn with_clock(name: impl Into<String>, config: Config, clock: quanta::Clock) -> Self {
         let name: Arc<str> = Arc::from(name.into());
         CircuitBreaker {
-            core: CachePadded::new(Core {
+            core: Core {
                 word: AtomicWord::new(Word::new(State::Closed, 0)),
                 stamp: AtomicStamp::new(Stamp::new(0, 0)),
+                counters: Counters::new(),
                 transitions: AtomicU64::new(0),
                 last_failure: AtomicU64::new(0),
                 last_change: AtomicU64::new(0),
-            }),
-            counters: Counters::new(),
-            limits: Limits::new(&config),
+            },
             clock: Clock::new(clock),
             reject_name: Name::new(&name),
             name,
@@ -264,7 +266,7 @@ impl CircuitBreaker {
     /// The calling thread's counter cells in this breaker.
     #[inline]
     pub(crate) fn cells(&self) -> Cells<'_> {
-        self.counters.cells(counters::slot())
+        self.core.counters.cells(counters::slot())
     }
 
     /// Admission, counted in `cells` (the calling thread's, from [`Self::cells`]).
@@ -286,7 +288,9 @@ impl CircuitBreaker {
     #[inline(never)]
     fn admit_slow(&self, w: Word, cells: Cells<'_>) -> Result<Ticket, Rejected> {
         let now = self.clock.now_us();
-        match self.drive(w, now, |v| transition::acquire(v, now, &self.limits)) {
+        match self.drive(w, now, |v| {
+            transition::acquire(v, now, &self.config.limits())
+        }) {
             Admission::Admitted(ticket) => Ok(ticket),
             Admission::Rejected {
                 state,
@@ -339,7 +343,7 @@ impl CircuitBreaker {
             return; // Stale: counted above, never drives the machine (semantics 5).
         }
         self.drive(w, now, |v| {
-            transition::record(v, ticket, outcome, now, &self.limits)
+            transition::record(v, ticket, outcome, now, &self.config.limits())
         });
     }
 
@@ -397,7 +401,7 @@ impl CircuitBreaker {
                 deadline: stamp.deadline(),
             });
         }
-        let deadline = now.saturating_add(self.limits.period_us(w.state()));
+        let deadline = now.saturating_add(self.config.limits().period_us(w.state()));
         let deadline = self.publish(w, deadline, stamp)?;
         Ok(View { word: w, deadline })
     }
@@ -456,7 +460,7 @@ impl CircuitBreaker {
             if self.core.word.load(Ordering::Acquire) == w {
                 return View {
                     word: w,
-                    deadline: now.saturating_add(self.limits.period_us(w.state())),
+                    deadline: now.saturating_add(self.config.limits().period_us(w.state())),
                 };
             }
         }
@@ -469,7 +473,7 @@ impl CircuitBreaker {
         // the transitions in flight, so its 12-bit tag cannot alias an old generation.
         let deadline = match to.state() {
             State::Closed => 0,
-            state => now.saturating_add(self.limits.period_us(state)),
+            state => now.saturating_add(self.config.limits().period_us(state)),
         };
         // Acquire: read the stamp before re-checking the word (module docs).
         let _ = self.publish(to, deadline, self.core.stamp.load(Ordering::Acquire));
@@ -501,7 +505,7 @@ impl CircuitBreaker {
             return true;
         }
         let now = self.clock.now_us();
-        transition::available(self.snapshot(now), now, &self.limits)
+        transition::available(self.snapshot(now), now, &self.config.limits())
     }
 
     /// The effective state now: an open breaker whose timeout has passed reports
@@ -545,13 +549,13 @@ impl CircuitBreaker {
         };
         // Outcomes before the total, so a snapshot taken under traffic never shows more
         // outcomes than calls.
-        let successful_calls = self.counters.sum(Counter::Success);
-        let failed_calls = self.counters.sum(Counter::Failure);
-        let ignored_calls = self.counters.sum(Counter::Ignored);
-        let rejected_calls = self.counters.sum(Counter::Rejected);
+        let successful_calls = self.core.counters.sum(Counter::Success);
+        let failed_calls = self.core.counters.sum(Counter::Failure);
+        let ignored_calls = self.core.counters.sum(Counter::Ignored);
+        let rejected_calls = self.core.counters.sum(Counter::Rejected);
         Metrics {
             state: transition::effective(view, now),
-            total_calls: self.counters.sum(Counter::Total),
+            total_calls: self.core.counters.sum(Counter::Total),
             successful_calls,
             failed_calls,
             ignored_calls,
@@ -603,7 +607,9 @@ impl CircuitBreaker {
         let now = self.clock.now_us();
         // Acquire: as in `admit`.
         let w = self.core.word.load(Ordering::Acquire);
-        self.drive(w, now, |v| transition::force_open(v, now, &self.limits));
+        self.drive(w, now, |v| {
+            transition::force_open(v, now, &self.config.limits())
+        });
     }
 
     /// Registers `listener`, called once per state change, after the change is published,
@@ -642,7 +648,7 @@ impl CircuitBreaker {
     /// assert!(breaker.footprint() >= std::mem::size_of::<breakerbox::CircuitBreaker>());
     /// ```
     pub fn footprint(&self) -> usize {
-        std::mem::size_of::<Self>() + self.counters.heap_bytes()
+        std::mem::size_of::<Self>() + self.core.counters.heap_bytes()
     }
 }
 
@@ -668,5 +674,20 @@ impl fmt::Debug for CircuitBreaker {
             .field("config", &self.config)
             .field("listeners", &self.listeners)
             .finish()
+    }
+}
+#[cfg(all(test, not(loom), target_pointer_width = "64"))]
+mod layout {
+    use super::*;
+
+    #[test]
+    fn the_hot_line_is_one_line_and_the_breaker_four() {
+        // Word, stamp, counters' pointer and the rarely written statistics share one line.
+        assert_eq!(std::mem::size_of::<Core>(), 64);
+        assert_eq!(std::mem::align_of::<Core>(), 64);
+        // Everything else is read-only after construction and fits three more lines.
+        assert!(std::mem::size_of::<CircuitBreaker>() <= 256);
+        let b = CircuitBreaker::new("layout");
+        assert_eq!(b.footprint(), 256 + b.core.counters.heap_bytes());
     }
 }

@@ -13,8 +13,8 @@ pub(crate) struct Clock {
     inner: quanta::Clock,
     /// The raw reading at creation: time 0.
     epoch: u64,
-    /// Wall-clock time at creation, for the `SystemTime`s in `Metrics`.
-    wall: SystemTime,
+    /// Wall-clock time at creation, µs since the Unix epoch, for `Metrics`' `SystemTime`s.
+    wall_us: u64,
 }
 
 impl Clock {
@@ -23,7 +23,9 @@ impl Clock {
         Clock {
             inner,
             epoch,
-            wall: SystemTime::now(),
+            wall_us: SystemTime::now()
+                .duration_since(SystemTime::UNIX_EPOCH)
+                .map_or(0, to_us),
         }
     }
 
@@ -35,7 +37,7 @@ impl Clock {
 
     /// The wall-clock time of a breaker time.
     pub(crate) fn system_time(&self, us: u64) -> SystemTime {
-        self.wall + Duration::from_micros(us)
+        SystemTime::UNIX_EPOCH + Duration::from_micros(self.wall_us.saturating_add(us))
     }
 }
 

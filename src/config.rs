@@ -3,6 +3,9 @@
 use std::fmt;
 use std::time::Duration;
 
+use crate::clock::to_us;
+use crate::transition::Limits;
+
 /// The settings of one breaker, validated by [`ConfigBuilder::build`].
 ///
 /// # Examples
@@ -26,6 +29,10 @@ pub struct Config {
     half_open_max_calls: u32,
     timeout: Duration,
     half_open_timeout: Duration,
+    /// `timeout` in whole µs, rounded up: the unit of the breaker's clock.
+    timeout_us: u64,
+    /// `half_open_timeout` in whole µs, rounded up.
+    half_open_timeout_us: u64,
 }
 
 impl Config {
@@ -108,19 +115,38 @@ impl Config {
     pub fn half_open_max_calls(&self) -> u32 {
         self.half_open_max_calls
     }
+
+    /// The settings in the units of the transition logic.
+    #[inline]
+    pub(crate) fn limits(&self) -> Limits {
+        Limits {
+            failure_threshold: self.failure_threshold,
+            success_threshold: self.success_threshold,
+            half_open_max_calls: self.half_open_max_calls,
+            timeout_us: self.timeout_us,
+            half_open_timeout_us: self.half_open_timeout_us,
+        }
+    }
+
+    fn new(thresholds: [u32; 3], timeout: Duration, half_open_timeout: Duration) -> Config {
+        let [failure_threshold, success_threshold, half_open_max_calls] = thresholds;
+        Config {
+            failure_threshold,
+            success_threshold,
+            half_open_max_calls,
+            timeout,
+            half_open_timeout,
+            timeout_us: to_us(timeout),
+            half_open_timeout_us: to_us(half_open_timeout),
+        }
+    }
 }
 
 impl Default for Config {
     /// `failure_threshold` 5, `success_threshold` 2, `timeout` 60 s, `half_open_timeout`
     /// 30 s, `half_open_max_calls` 2 (the success threshold).
     fn default() -> Self {
-        Config {
-            failure_threshold: 5,
-            success_threshold: 2,
-            half_open_max_calls: 2,
-            timeout: Duration::from_secs(60),
-            half_open_timeout: Duration::from_secs(30),
-        }
+        Config::new([5, 2, 2], Duration::from_secs(60), Duration::from_secs(30))
     }
 }
 
@@ -214,13 +240,11 @@ impl ConfigBuilder {
             "half_open_timeout",
             self.half_open_timeout.unwrap_or(d.half_open_timeout),
         )?;
-        Ok(Config {
-            failure_threshold,
-            success_threshold,
-            half_open_max_calls,
+        Ok(Config::new(
+            [failure_threshold, success_threshold, half_open_max_calls],
             timeout,
             half_open_timeout,
-        })
+        ))
     }
 }
 

@@ -9,8 +9,11 @@
 //! thread-locals are already torn down) share the last stripe with `fetch_add`. Reads sum
 //! every stripe.
 //!
-//! `S` is the number of CPUs rounded up to a power of two, at least 4 and at most 32: the
-//! striping costs `(S + 1) × 64` bytes per breaker (320 B on a 2-core machine).
+//! `S` is the number of CPUs plus one (a stripe per core and one for a coordinating thread),
+//! at most 32: the striping costs `(S + 1) × 64` bytes per breaker (256 B on a 2-core
+//! machine). Stripes are 64-byte lines, not crossbeam's 128-byte `CachePadded`: on Intel's
+//! adjacent-line prefetcher two neighbouring stripes can still disturb each other a little,
+//! a price paid for half the memory.
 //!
 //! # Orderings
 //!
@@ -39,7 +42,7 @@ pub(crate) enum Counter {
 }
 
 /// Slot id of a thread that owns no stripe.
-pub(crate) const SHARED: usize = usize::MAX;
+pub(crate) const SHARED: usize = usize::MAX - 2;
 
 /// Number of slot ids in the bitmap.
 const MAX_IDS: u32 = 64;
@@ -59,13 +62,12 @@ impl Stripe {
     }
 }
 
-/// The striped counters of one breaker.
+/// The striped counters of one breaker: one pointer, so it fits in the breaker's hot line.
 #[derive(Debug)]
 pub(crate) struct Counters {
-    /// Stripe `i` is written only by the thread holding slot id `i`.
-    owned: Box<[Stripe]>,
-    /// Written with `fetch_add` by threads without an owned stripe.
-    shared: Stripe,
+    /// Stripe 0 is shared, written with `fetch_add` by threads without an owned stripe;
+    /// stripe `i + 1` is written only by the thread holding slot id `i`.
+    stripes: Box<[Stripe]>,
 }
 
 /// Where the calling thread counts: its own stripe, or the shared one. Resolve it once per
@@ -100,15 +102,15 @@ impl Cells<'_> {
 impl Counters {
     pub(crate) fn new() -> Counters {
         Counters {
-            owned: (0..owned_stripes()).map(|_| Stripe::new()).collect(),
-            shared: Stripe::new(),
+            stripes: (0..=owned_stripes()).map(|_| Stripe::new()).collect(),
         }
     }
 
     /// The cells of the calling thread, whose slot id is `slot` (from [`slot`]).
     #[inline]
     pub(crate) fn cells(&self, slot: usize) -> Cells<'_> {
-        match self.owned.get(slot) {
+        // No overflow: the largest slot value is UNCLAIMED = usize::MAX - 1.
+        match self.stripes.get(slot + 1) {
             Some(stripe) => Cells::Owned(stripe),
             None => self.cells_cold(slot),
         }
@@ -118,25 +120,24 @@ impl Counters {
     #[cold]
     fn cells_cold(&self, slot: usize) -> Cells<'_> {
         let slot = if slot == UNCLAIMED { claim() } else { slot };
-        match self.owned.get(slot) {
-            Some(stripe) => Cells::Owned(stripe),
-            None => Cells::Shared(&self.shared),
+        match self.stripes.get(slot + 1) {
+            Some(stripe) if slot != SHARED => Cells::Owned(stripe),
+            _ => Cells::Shared(&self.stripes[0]),
         }
     }
 
     /// The sum of `counter` over every stripe.
     pub(crate) fn sum(&self, counter: Counter) -> u64 {
-        self.owned
+        self.stripes
             .iter()
-            .chain(std::iter::once(&self.shared))
             // Relaxed: statistics; see the module docs.
             .map(|s| s.cells[counter as usize].load(Ordering::Relaxed))
             .fold(0, u64::wrapping_add)
     }
 
-    /// Heap bytes of the owned stripes (the shared one is inline).
+    /// Heap bytes of the stripes.
     pub(crate) fn heap_bytes(&self) -> usize {
-        std::mem::size_of_val(&*self.owned)
+        std::mem::size_of_val(&*self.stripes)
     }
 }
 
@@ -146,7 +147,7 @@ fn owned_stripes() -> usize {
     static S: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
     *S.get_or_init(|| {
         let cpus = std::thread::available_parallelism().map_or(4, |n| n.get());
-        cpus.next_power_of_two().clamp(4, 32)
+        (cpus + 1).clamp(2, 32)
     })
 }
 
@@ -291,6 +292,6 @@ mod tests {
         assert_eq!(std::mem::align_of::<Stripe>(), 64);
         assert_eq!(std::mem::size_of::<Stripe>(), 64);
         let c = Counters::new();
-        assert_eq!(c.heap_bytes(), owned_stripes() * 64);
+        assert_eq!(c.heap_bytes(), (owned_stripes() + 1) * 64);
     }
 }

@@ -5,9 +5,11 @@
 //! back into the breaker, and a panicking one poisons nothing.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::Arc;
+// `OnceLock` from std even under loom: it only guards the one-time allocation; the list's
+// lock, taken on every registration and notification, is the modelled one.
+use std::sync::{Arc, OnceLock};
 
-use crate::sync::{AtomicBool, Mutex, Ordering};
+use crate::sync::Mutex;
 use crate::State;
 
 /// A transition, as passed to listeners registered with
@@ -42,34 +44,31 @@ pub struct StateChange {
 type Listener = Arc<dyn Fn(&StateChange) + Send + Sync>;
 
 /// The registered listeners of one breaker.
+///
+/// Allocated on the first registration: a breaker nobody listens to pays 16 bytes, and a
+/// transition without listeners skips the lock.
 pub(crate) struct Listeners {
-    list: Mutex<Vec<Listener>>,
-    /// Whether `list` is non-empty, so transitions without listeners skip the lock.
-    any: AtomicBool,
+    list: OnceLock<Box<Mutex<Vec<Listener>>>>,
 }
 
 impl Listeners {
     pub(crate) fn new() -> Listeners {
         Listeners {
-            list: Mutex::new(Vec::new()),
-            any: AtomicBool::new(false),
+            list: OnceLock::new(),
         }
     }
 
     pub(crate) fn add(&self, listener: Listener) {
-        crate::sync::lock(&self.list).push(listener);
-        // Release: orders the push before the flag; `notify` still takes the lock to read
-        // the list, the flag only lets it skip the lock when nothing was ever registered.
-        self.any.store(true, Ordering::Release);
+        let list = self.list.get_or_init(|| Box::new(Mutex::new(Vec::new())));
+        crate::sync::lock(list).push(listener);
     }
 
     /// Runs every listener, in registration order, on this thread; panics are caught.
     pub(crate) fn notify(&self, change: impl FnOnce() -> StateChange) {
-        // Acquire: pairs with the Release in `add`.
-        if !self.any.load(Ordering::Acquire) {
+        let Some(list) = self.list.get() else {
             return;
-        }
-        let list: Vec<Listener> = crate::sync::lock(&self.list).clone();
+        };
+        let list: Vec<Listener> = crate::sync::lock(list).clone();
         let change = change();
         for listener in &list {
             // A panicking listener must not reach the caller nor stop later listeners;
@@ -79,7 +78,9 @@ impl Listeners {
     }
 
     pub(crate) fn len(&self) -> usize {
-        crate::sync::lock(&self.list).len()
+        self.list
+            .get()
+            .map_or(0, |list| crate::sync::lock(list).len())
     }
 }
 

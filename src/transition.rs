@@ -9,9 +9,9 @@
 //! Times are microseconds since the breaker's epoch (see [`crate::clock`]).
 
 use crate::word::Word;
-use crate::{Config, Outcome, State};
+use crate::{Outcome, State};
 
-/// The configuration in the units the transition logic works in.
+/// The configuration in the units the transition logic works in (`Config::limits`).
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Limits {
     pub(crate) failure_threshold: u32,
@@ -22,16 +22,6 @@ pub(crate) struct Limits {
 }
 
 impl Limits {
-    pub(crate) fn new(config: &Config) -> Limits {
-        Limits {
-            failure_threshold: config.failure_threshold(),
-            success_threshold: config.success_threshold(),
-            half_open_max_calls: config.half_open_max_calls(),
-            timeout_us: crate::clock::to_us(config.timeout()),
-            half_open_timeout_us: crate::clock::to_us(config.half_open_timeout()),
-        }
-    }
-
     /// Length of a period that starts in `state`: the open timeout or the half-open timeout.
     pub(crate) fn period_us(&self, state: State) -> u64 {
         match state {
