@@ -103,7 +103,7 @@ impl Database {
         let config = Config::builder()
             .failure_threshold(3)
             .success_threshold(1)
-            .timeout(Duration::from_millis(100))
+            .timeout(Duration::from_secs(1))
             .build()
             .expect("valid settings");
         Database {
@@ -131,7 +131,7 @@ impl Database {
     }
 }
 
-/// "breaker open, retry in 99 ms": a short text for a rejection.
+/// "breaker open, retry in 999 ms": a short text for a rejection.
 fn rejection(r: &breakerbox::Rejected) -> String {
     match r.retry_after() {
         Some(wait) => format!("breaker {}, retry in {} ms", r.state(), wait.as_millis()),
@@ -185,9 +185,9 @@ fn main() {
     show("SELECT 4 (async, still open)", &rejected, &db);
     assert!(matches!(rejected, Err(Error::Rejected(_))));
 
-    std::thread::sleep(Duration::from_millis(120));
+    std::thread::sleep(Duration::from_millis(1050));
     let probe = futures::executor::block_on(db.query_async("SELECT 5"));
-    show("SELECT 5 (async, after the 100 ms timeout)", &probe, &db);
+    show("SELECT 5 (async, after the 1 s timeout)", &probe, &db);
     assert!(probe.is_ok());
 
     let m = db.breaker.metrics();

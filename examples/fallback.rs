@@ -83,7 +83,7 @@ fn main() {
     let config = Config::builder()
         .failure_threshold(2)
         .success_threshold(1)
-        .timeout(Duration::from_millis(200))
+        .timeout(Duration::from_secs(1))
         .build()
         .expect("valid settings");
     let prices = Prices {
@@ -118,9 +118,9 @@ fn main() {
     // Two failures opened the breaker; requests 4 and 5 never reached the backend.
     assert_eq!(prices.backend.calls.get() - calls_before, 2);
 
-    println!("backend recovers; waiting out the breaker's 200 ms timeout:");
+    println!("backend recovers; waiting out the breaker's 1 s timeout:");
     prices.backend.down.set(false);
-    std::thread::sleep(Duration::from_millis(250));
+    std::thread::sleep(Duration::from_millis(1050));
     let recovered = show("  request 6 (probe)");
     assert_eq!(recovered.map(|a| a.1), Some(Source::Fresh));
 

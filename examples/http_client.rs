@@ -129,7 +129,7 @@ impl HttpClient {
     }
 }
 
-/// "breaker open, retry in 99 ms": a short text for a rejection.
+/// "breaker open, retry in 999 ms": a short text for a rejection.
 fn rejection(r: &breakerbox::Rejected) -> String {
     match r.retry_after() {
         Some(wait) => format!("breaker {}, retry in {} ms", r.state(), wait.as_millis()),
@@ -157,7 +157,7 @@ fn main() {
     let config = Config::builder()
         .failure_threshold(3)
         .success_threshold(2)
-        .timeout(Duration::from_millis(100))
+        .timeout(Duration::from_secs(1))
         .build()
         .expect("valid settings");
     let client = HttpClient::new("api.example.com", config);
@@ -183,8 +183,8 @@ fn main() {
     show(&client, "/health");
     assert_eq!(client.server.requests(), sent_before);
 
-    println!("after the 100 ms timeout, two good probes close it:");
-    std::thread::sleep(Duration::from_millis(120));
+    println!("after the 1 s timeout, two good probes close it:");
+    std::thread::sleep(Duration::from_millis(1050));
     show(&client, "/health");
     show(&client, "/orders");
     show(&client, "/orders");
