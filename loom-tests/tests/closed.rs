@@ -9,43 +9,50 @@ use loom::thread;
 /// opens exactly once (one CAS wins), one listener call, every counter exact.
 #[test]
 fn failures_at_the_threshold_open_exactly_once() {
-    check("closed/failures_at_the_threshold_open_exactly_once", None, || {
-        let fx = Fixture::new(config().failure_threshold(2).build().unwrap());
+    check(
+        "closed/failures_at_the_threshold_open_exactly_once",
+        None,
+        || {
+            let fx = Fixture::new(config().failure_threshold(2).build().unwrap());
 
-        let threads: Vec<_> = (0..2)
-            .map(|_| {
-                let cb = fx.breaker.clone();
-                thread::spawn(move || {
-                    // Opening needs both failures, so both acquires come before it.
-                    cb.try_acquire()
-                        .expect("a closed breaker admits every call")
-                        .failure();
+            let threads: Vec<_> = (0..2)
+                .map(|_| {
+                    let cb = fx.breaker.clone();
+                    thread::spawn(move || {
+                        // Opening needs both failures, so both acquires come before it.
+                        cb.try_acquire()
+                            .expect("a closed breaker admits every call")
+                            .failure();
+                    })
                 })
-            })
-            .collect();
-        for t in threads {
-            t.join().unwrap();
-        }
+                .collect();
+            for t in threads {
+                t.join().unwrap();
+            }
 
-        let cb = &fx.breaker;
-        assert_eq!(cb.state(), State::Open);
-        assert!(!cb.is_available());
-        let m = cb.metrics();
-        assert_eq!(m.state, State::Open);
-        assert_eq!(m.total_calls, 2);
-        assert_eq!(m.failed_calls, 2);
-        assert_eq!(m.successful_calls, 0);
-        assert_eq!(m.ignored_calls, 0);
-        assert_eq!(m.rejected_calls, 0);
-        assert_eq!(m.consecutive_failures, 0, "the streak reads 0 outside Closed");
-        assert_eq!(m.state_transitions, 1);
-        assert!(m.last_failure_time.is_some());
-        assert!(m.last_state_change.is_some());
-        assert_eq!(
-            fx.transitions.sorted(),
-            sorted(&[(State::Closed, State::Open)])
-        );
-    });
+            let cb = &fx.breaker;
+            assert_eq!(cb.state(), State::Open);
+            assert!(!cb.is_available());
+            let m = cb.metrics();
+            assert_eq!(m.state, State::Open);
+            assert_eq!(m.total_calls, 2);
+            assert_eq!(m.failed_calls, 2);
+            assert_eq!(m.successful_calls, 0);
+            assert_eq!(m.ignored_calls, 0);
+            assert_eq!(m.rejected_calls, 0);
+            assert_eq!(
+                m.consecutive_failures, 0,
+                "the streak reads 0 outside Closed"
+            );
+            assert_eq!(m.state_transitions, 1);
+            assert!(m.last_failure_time.is_some());
+            assert!(m.last_state_change.is_some());
+            assert_eq!(
+                fx.transitions.sorted(),
+                sorted(&[(State::Closed, State::Open)])
+            );
+        },
+    );
 }
 
 /// Model 1b. Two failures (`failure_threshold = 2`) race a success. Sequential orders:

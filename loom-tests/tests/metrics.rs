@@ -57,47 +57,48 @@ fn every_counter_is_exact_after_a_mixed_race() {
     let reached = Reached::new();
     let seen = reached.clone();
     let expected = allowed.clone();
-    check("metrics/every_counter_is_exact_after_a_mixed_race", None, move || {
-        let fx = Fixture::new(config().build().unwrap());
+    check(
+        "metrics/every_counter_is_exact_after_a_mixed_race",
+        None,
+        move || {
+            let fx = Fixture::new(config().build().unwrap());
 
-        let cb = fx.breaker.clone();
-        let a = thread::spawn(move || calls(&cb, &[Outcome::Success, Outcome::Ignored]));
-        let cb = fx.breaker.clone();
-        let b = thread::spawn(move || calls(&cb, &[Outcome::Failure, Outcome::Success]));
-        let a = a.join().unwrap();
-        let b = b.join().unwrap();
-        let all: Vec<Call> = a.iter().chain(&b).copied().collect();
+            let cb = fx.breaker.clone();
+            let a = thread::spawn(move || calls(&cb, &[Outcome::Success, Outcome::Ignored]));
+            let cb = fx.breaker.clone();
+            let b = thread::spawn(move || calls(&cb, &[Outcome::Failure, Outcome::Success]));
+            let a = a.join().unwrap();
+            let b = b.join().unwrap();
+            let all: Vec<Call> = a.iter().chain(&b).copied().collect();
 
-        let m = fx.breaker.metrics();
-        assert_eq!(m.state, State::Open);
-        assert_eq!(fx.breaker.state(), State::Open);
-        assert_eq!(m.state_transitions, 1);
-        assert_eq!(
-            fx.transitions.sorted(),
-            sorted(&[(State::Closed, State::Open)])
-        );
-        assert_eq!(m.total_calls, 4);
-        assert_eq!(m.successful_calls, tally(&all, Outcome::Success));
-        assert_eq!(m.failed_calls, tally(&all, Outcome::Failure));
-        assert_eq!(m.ignored_calls, tally(&all, Outcome::Ignored));
-        assert_eq!(
-            m.rejected_calls,
-            all.iter().filter(|c| c.is_none()).count() as u64
-        );
-        assert_eq!(
-            m.total_calls,
-            m.successful_calls + m.failed_calls + m.ignored_calls + m.rejected_calls
-        );
-        assert_eq!(m.consecutive_failures, 0);
-        assert!(m.last_failure_time.is_some());
-        assert!(m.last_state_change.is_some());
-        seen.insert(
-            (
-                a.iter().map(code).collect(),
-                b.iter().map(code).collect(),
-            ),
-            &expected,
-        );
-    });
+            let m = fx.breaker.metrics();
+            assert_eq!(m.state, State::Open);
+            assert_eq!(fx.breaker.state(), State::Open);
+            assert_eq!(m.state_transitions, 1);
+            assert_eq!(
+                fx.transitions.sorted(),
+                sorted(&[(State::Closed, State::Open)])
+            );
+            assert_eq!(m.total_calls, 4);
+            assert_eq!(m.successful_calls, tally(&all, Outcome::Success));
+            assert_eq!(m.failed_calls, tally(&all, Outcome::Failure));
+            assert_eq!(m.ignored_calls, tally(&all, Outcome::Ignored));
+            assert_eq!(
+                m.rejected_calls,
+                all.iter().filter(|c| c.is_none()).count() as u64
+            );
+            assert_eq!(
+                m.total_calls,
+                m.successful_calls + m.failed_calls + m.ignored_calls + m.rejected_calls
+            );
+            assert_eq!(m.consecutive_failures, 0);
+            assert!(m.last_failure_time.is_some());
+            assert!(m.last_state_change.is_some());
+            seen.insert(
+                (a.iter().map(code).collect(), b.iter().map(code).collect()),
+                &expected,
+            );
+        },
+    );
     reached.assert_all(&allowed);
 }

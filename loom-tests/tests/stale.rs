@@ -1,20 +1,28 @@
 #![cfg(loom)]
 //! Loom models of generations: stale permits, and `reset` / `force_open` racing outcomes.
 
+use std::sync::atomic::{AtomicUsize as StdAtomicUsize, Ordering as StdOrdering};
+use std::sync::Arc;
+
 use breakerbox::{Outcome, State};
 use breakerbox_loom_tests::{check, config, sorted, Fixture, Reached, PAST_TIMEOUT, TIMEOUT};
 use loom::thread;
 
-/// Model 6a. Two permits taken while Closed are recorded (a success, then a failure) on the
-/// main thread while another thread probes the half-open breaker that a `force_open` and the
-/// timeout made of it. The stale outcomes are counted in the metrics but never close or
-/// reopen the breaker, never free the probe's slot and never count as a half-open success.
+/// Model 6a. Two permits taken while Closed are recorded (a success, then a failure) on one
+/// thread while another probes the half-open breaker that a `force_open` and the timeout
+/// made of it. The stale outcomes are counted in the metrics but never close or reopen the
+/// breaker, never free the probe's slot and never count as a half-open success.
 #[test]
 fn stale_outcomes_do_not_drive_a_half_open_breaker() {
+    // Whether the stale outcomes were recorded before the probe was admitted, while it was
+    // held, or after it was released: all three must be explored.
+    let allowed = [0_usize, 1, 2];
+    let reached = Reached::new();
+    let seen = reached.clone();
     check(
         "stale/stale_outcomes_do_not_drive_a_half_open_breaker",
         None,
-        || {
+        move || {
             let fx = Fixture::new(
                 config()
                     .success_threshold(2)
@@ -23,24 +31,39 @@ fn stale_outcomes_do_not_drive_a_half_open_breaker() {
                     .unwrap(),
             );
             let cb = &fx.breaker;
-            let stale_success = cb.try_acquire().expect("closed");
-            let stale_failure = cb.try_acquire().expect("closed");
+            let stale_success = cb.try_acquire_owned().expect("closed");
+            let stale_failure = cb.try_acquire_owned().expect("closed");
             cb.force_open();
             fx.mock.increment(PAST_TIMEOUT);
+            // Test-side clock of the probe's progress: 0 before admission, 1 while held,
+            // 2 after release. Plain std: it only labels the interleaving.
+            let phase = Arc::new(StdAtomicUsize::new(0));
 
             let breaker = fx.breaker.clone();
+            let progress = phase.clone();
             let prober = thread::spawn(move || {
-                let probe = breaker.try_acquire().expect("the only caller gets the slot");
+                let probe = breaker
+                    .try_acquire()
+                    .expect("the only caller gets the slot");
+                // Relaxed: single OS thread under loom; a label, not a synchronisation.
+                progress.store(1, StdOrdering::Relaxed);
                 let over = breaker
                     .try_acquire()
                     .expect_err("the slot is held: stale outcomes neither free it nor close");
                 assert_eq!(over.state(), State::HalfOpen);
                 assert_eq!(over.retry_after(), None);
                 probe.record_outcome(Outcome::Ignored);
+                // Relaxed: as above.
+                progress.store(2, StdOrdering::Relaxed);
             });
-            stale_success.success();
-            stale_failure.failure();
+            let recorder = thread::spawn(move || {
+                stale_success.success();
+                stale_failure.failure();
+                // Relaxed: as above.
+                phase.load(StdOrdering::Relaxed)
+            });
             prober.join().unwrap();
+            let recorded_in_phase = recorder.join().unwrap();
 
             assert_eq!(cb.state(), State::HalfOpen);
             assert!(cb.is_available());
@@ -59,31 +82,42 @@ fn stale_outcomes_do_not_drive_a_half_open_breaker() {
 
             // The period has no success yet: one probe success does not close it, two do.
             cb.try_acquire().expect("slot free").success();
-            assert_eq!(cb.state(), State::HalfOpen, "the stale success was not counted");
+            assert_eq!(
+                cb.state(),
+                State::HalfOpen,
+                "the stale success was not counted"
+            );
             cb.try_acquire().expect("slot free").success();
             assert_eq!(cb.state(), State::Closed);
+            seen.insert(recorded_in_phase, &allowed);
         },
     );
+    reached.assert_all(&allowed);
 }
 
 /// Model 6b. With `failure_threshold = 2` and a streak of 1, a permit taken while Closed
-/// records a failure while another thread calls `force_open` then `reset`. Sequentially:
-/// - before `force_open`: the failure opens the breaker (streak 2); `force_open` only
-///   restarts the timeout; `reset` closes it;
+/// records a failure on one thread while another calls `force_open` then `reset`.
+/// Sequentially:
+/// - before `force_open`: the failure opens the breaker (streak 2, the recorder's thread
+///   makes Closed → Open); `force_open` only restarts the timeout; `reset` closes it;
 /// - between them: stale, nothing; `reset` closes it;
 /// - after `reset`: stale (two generations old), so it must not count in the new streak.
 ///
 /// Every order ends Closed with a streak of 0 and two transitions (Closed → Open, Open →
-/// Closed).
+/// Closed); both threads are seen making the Closed → Open one.
 #[test]
 fn a_stale_failure_does_not_count_in_a_new_closed_streak() {
+    // Whether the recorder's failure opened the breaker (else `force_open` did).
+    let allowed = [false, true];
+    let reached = Reached::new();
+    let seen = reached.clone();
     check(
         "stale/a_stale_failure_does_not_count_in_a_new_closed_streak",
         None,
-        || {
+        move || {
             let fx = Fixture::new(config().failure_threshold(2).build().unwrap());
             let cb = &fx.breaker;
-            let stale = cb.try_acquire().expect("closed");
+            let stale = cb.try_acquire_owned().expect("closed");
             cb.try_acquire().expect("closed").failure();
             assert_eq!(cb.metrics().consecutive_failures, 1);
 
@@ -92,8 +126,12 @@ fn a_stale_failure_does_not_count_in_a_new_closed_streak() {
                 breaker.force_open();
                 breaker.reset();
             });
-            stale.failure();
+            let recorder = thread::spawn(move || {
+                stale.failure();
+                thread::current().id()
+            });
             admin.join().unwrap();
+            let recorder = recorder.join().unwrap();
 
             assert_eq!(cb.state(), State::Closed);
             let m = cb.metrics();
@@ -107,14 +145,21 @@ fn a_stale_failure_does_not_count_in_a_new_closed_streak() {
             assert_eq!(m.total_calls, 2);
             assert_eq!(m.failed_calls, 2);
             assert_eq!(m.successful_calls + m.ignored_calls + m.rejected_calls, 0);
+            let opened_by_recorder = fx
+                .transitions
+                .all()
+                .iter()
+                .any(|s| s.to == State::Open && s.thread == recorder);
 
             // The streak really is fresh: it takes two more failures to open.
             cb.try_acquire().expect("closed").failure();
             assert_eq!(cb.state(), State::Closed);
             cb.try_acquire().expect("closed").failure();
             assert_eq!(cb.state(), State::Open);
+            seen.insert(opened_by_recorder, &allowed);
         },
     );
+    reached.assert_all(&allowed);
 }
 
 /// What the racing admin thread of model 7 does.
@@ -127,7 +172,15 @@ enum Admin {
 /// Model 7. `failure_threshold = 1`; thread A acquires and fails, thread B acquires and
 /// succeeds, thread C calls `reset` or `force_open`. Returns (state, state_transitions,
 /// A admitted, B admitted, listener calls) for one execution.
-fn admin_race(admin: Admin) -> (&'static str, u64, bool, bool, Vec<(&'static str, &'static str)>) {
+fn admin_race(
+    admin: Admin,
+) -> (
+    &'static str,
+    u64,
+    bool,
+    bool,
+    Vec<(&'static str, &'static str)>,
+) {
     let fx = Fixture::new(config().build().unwrap());
 
     let cb = fx.breaker.clone();
@@ -164,7 +217,10 @@ fn admin_race(admin: Admin) -> (&'static str, u64, bool, bool, Vec<(&'static str
     assert_eq!(m.total_calls, 2);
     assert_eq!(m.failed_calls, u64::from(a_admitted));
     assert_eq!(m.successful_calls, u64::from(b_admitted));
-    assert_eq!(m.rejected_calls, u64::from(!a_admitted) + u64::from(!b_admitted));
+    assert_eq!(
+        m.rejected_calls,
+        u64::from(!a_admitted) + u64::from(!b_admitted)
+    );
     assert_eq!(m.ignored_calls, 0);
     assert_eq!(m.consecutive_failures, 0);
     (
@@ -196,9 +252,13 @@ fn reset_against_a_failure_and_a_success() {
     let reached = Reached::new();
     let seen = reached.clone();
     let expected = allowed.clone();
-    check("stale/reset_against_a_failure_and_a_success", None, move || {
-        seen.insert(admin_race(Admin::Reset), &expected);
-    });
+    check(
+        "stale/reset_against_a_failure_and_a_success",
+        None,
+        move || {
+            seen.insert(admin_race(Admin::Reset), &expected);
+        },
+    );
     reached.assert_all(&allowed);
 }
 
@@ -216,8 +276,12 @@ fn force_open_against_a_failure_and_a_success() {
     let reached = Reached::new();
     let seen = reached.clone();
     let expected = allowed.clone();
-    check("stale/force_open_against_a_failure_and_a_success", None, move || {
-        seen.insert(admin_race(Admin::ForceOpen), &expected);
-    });
+    check(
+        "stale/force_open_against_a_failure_and_a_success",
+        None,
+        move || {
+            seen.insert(admin_race(Admin::ForceOpen), &expected);
+        },
+    );
     reached.assert_all(&allowed);
 }
