@@ -105,7 +105,7 @@ impl CircuitBreaker {
     /// # Ok::<(), breakerbox::ConfigError>(())
     /// ```
     pub fn with_config(name: impl Into<String>, config: Config) -> Self {
-        Self::with_clock(name, config, quanta::Clock::new())
+        Self::with_clock(name, config, crate::clock::shared())
     }
 
     /// A breaker reading time from `clock`; pass [`quanta::Clock::mock`] in tests to step
@@ -287,8 +287,7 @@ impl CircuitBreaker {
 
     #[inline(never)]
     fn admit_slow(&self, w: Word, cells: Cells<'_>) -> Result<Ticket, Rejected> {
-        let now = self.clock.now_us();
-        match self.drive(w, now, |v| {
+        match self.drive(w, |v, now| {
             transition::acquire(v, now, &self.config.limits())
         }) {
             Admission::Admitted(ticket) => Ok(ticket),
@@ -334,23 +333,28 @@ impl CircuitBreaker {
 
     #[inline(never)]
     fn settle_slow(&self, w: Word, ticket: Ticket, outcome: Outcome) {
-        let now = self.clock.now_us();
         if outcome == Outcome::Failure {
+            let now = self.clock.now_us();
             // Relaxed: a statistic; fetch_max keeps the latest under races.
             self.core.last_failure.fetch_max(now + 1, Ordering::Relaxed);
         }
         if w.generation() != ticket.generation {
             return; // Stale: counted above, never drives the machine (semantics 5).
         }
-        self.drive(w, now, |v| {
+        self.drive(w, |v, now| {
             transition::record(v, ticket, outcome, now, &self.config.limits())
         });
     }
 
     /// The CAS loop: decide with the pure `step`, install its word, retry on interference.
-    fn drive<R>(&self, mut w: Word, now: u64, step: impl Fn(View) -> Step<R>) -> R {
+    ///
+    /// The clock is read after every (re)load of the word: a thread that sees a transition
+    /// made at time `t` then reads a time `>= t`, so no decision (`retry_after`, expiry, a new
+    /// deadline) mixes a word with a time older than the word.
+    fn drive<R>(&self, mut w: Word, step: impl Fn(View, u64) -> Step<R>) -> R {
         let backoff = Backoff::new();
         loop {
+            let now = self.clock.now_us();
             let view = match self.view(w, now) {
                 Ok(view) => view,
                 Err(fresh) => {
@@ -358,7 +362,7 @@ impl CircuitBreaker {
                     continue;
                 }
             };
-            let s = step(view);
+            let s = step(view, now);
             if s.next == w {
                 return s.result;
             }
@@ -436,32 +440,33 @@ impl CircuitBreaker {
         }
     }
 
-    /// A pure reading at `now`: writes nothing. An unpublished deadline counts as a period
-    /// that started at `now` (its maker is between its two writes).
-    fn snapshot(&self, now: u64) -> View {
+    /// A pure reading: writes nothing. Returns the view and the time it was read at (after
+    /// the word, as in `drive`). An unpublished deadline counts as a period that started
+    /// now (its maker is between its two writes).
+    fn snapshot(&self) -> (View, u64) {
         loop {
             // Acquire: as in `admit`.
             let w = self.core.word.load(Ordering::Acquire);
+            let now = self.clock.now_us();
             if w.state() == State::Closed {
-                return View {
-                    word: w,
-                    deadline: 0,
-                };
+                return (
+                    View {
+                        word: w,
+                        deadline: 0,
+                    },
+                    now,
+                );
             }
             // Acquire: read the stamp before re-checking the word (module docs).
             let stamp = self.core.stamp.load(Ordering::Acquire);
             if stamp.belongs_to(w.generation()) {
-                return View {
-                    word: w,
-                    deadline: stamp.deadline(),
-                };
+                let deadline = stamp.deadline();
+                return (View { word: w, deadline }, now);
             }
             // Acquire: as in `admit`.
             if self.core.word.load(Ordering::Acquire) == w {
-                return View {
-                    word: w,
-                    deadline: now.saturating_add(self.config.limits().period_us(w.state())),
-                };
+                let deadline = now.saturating_add(self.config.limits().period_us(w.state()));
+                return (View { word: w, deadline }, now);
             }
         }
     }
@@ -504,8 +509,8 @@ impl CircuitBreaker {
         if self.core.word.load(Ordering::Acquire).state() == State::Closed {
             return true;
         }
-        let now = self.clock.now_us();
-        transition::available(self.snapshot(now), now, &self.config.limits())
+        let (view, now) = self.snapshot();
+        transition::available(view, now, &self.config.limits())
     }
 
     /// The effective state now: an open breaker whose timeout has passed reports
@@ -524,8 +529,8 @@ impl CircuitBreaker {
         if self.core.word.load(Ordering::Acquire).state() == State::Closed {
             return State::Closed;
         }
-        let now = self.clock.now_us();
-        transition::effective(self.snapshot(now), now)
+        let (view, now) = self.snapshot();
+        transition::effective(view, now)
     }
 
     /// A snapshot of the counters and the effective state. A pure read.
@@ -540,8 +545,7 @@ impl CircuitBreaker {
     /// assert_eq!((m.total_calls, m.rejected_calls, m.state_transitions), (1, 1, 1));
     /// ```
     pub fn metrics(&self) -> Metrics {
-        let now = self.clock.now_us();
-        let view = self.snapshot(now);
+        let (view, now) = self.snapshot();
         let time = |t: &AtomicU64| {
             // Relaxed: statistics.
             let t = t.load(Ordering::Relaxed);
@@ -586,10 +590,9 @@ impl CircuitBreaker {
     /// assert_eq!(breaker.metrics().state_transitions, 2);
     /// ```
     pub fn reset(&self) {
-        let now = self.clock.now_us();
         // Acquire: as in `admit`.
         let w = self.core.word.load(Ordering::Acquire);
-        self.drive(w, now, transition::reset);
+        self.drive(w, |v, _| transition::reset(v));
     }
 
     /// To Open now, with a fresh `timeout`. On an open breaker it only restarts the timeout
@@ -604,10 +607,9 @@ impl CircuitBreaker {
     /// assert_eq!(breaker.state(), State::Open);
     /// ```
     pub fn force_open(&self) {
-        let now = self.clock.now_us();
         // Acquire: as in `admit`.
         let w = self.core.word.load(Ordering::Acquire);
-        self.drive(w, now, |v| {
+        self.drive(w, |v, now| {
             transition::force_open(v, now, &self.config.limits())
         });
     }

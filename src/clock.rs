@@ -8,6 +8,13 @@
 use std::time::{Duration, SystemTime};
 
 /// The breaker's time source.
+/// The process-wide TSC clock. `quanta::Clock::new` runs CPUID and calibration checks
+/// (tens of µs, a VM exit under virtualisation); a clone is a copy.
+pub(crate) fn shared() -> quanta::Clock {
+    static CLOCK: std::sync::OnceLock<quanta::Clock> = std::sync::OnceLock::new();
+    CLOCK.get_or_init(quanta::Clock::new).clone()
+}
+
 #[derive(Clone, Debug)]
 pub(crate) struct Clock {
     inner: quanta::Clock,
@@ -41,7 +48,8 @@ impl Clock {
     }
 }
 
-/// A duration in whole microseconds, rounded up, so a deadline is never early.
+/// A duration in whole microseconds, rounded up. The clock is read rounded down, so with
+/// both a period lasts at least its duration less one microsecond.
 pub(crate) fn to_us(d: Duration) -> u64 {
     let us = d.as_nanos().div_ceil(1_000);
     u64::try_from(us).unwrap_or(u64::MAX)

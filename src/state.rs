@@ -43,6 +43,7 @@ impl State {
 
 impl fmt::Display for State {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+        // `pad`, not `write_str`: honours width and alignment, e.g. `{:<9}` in tables.
+        f.pad(self.as_str())
     }
 }
