@@ -501,7 +501,7 @@ impl Registry {
             if let Some(present) = self.store.get(name) {
                 return Err(present);
             }
-            if let Some(other) = in_flight.get(name).map(sync::Arc::clone) {
+            if let Some(other) = in_flight.get(name).cloned() {
                 drop(in_flight);
                 // Its creator holds `other` until the breaker is published (or its `make`
                 // panicked): wait for that, then look again.
