@@ -335,7 +335,13 @@ impl Registry {
     /// Removes the breaker named `name` and returns it, if registered.
     ///
     /// Holders of the returned or earlier-cloned `Arc`s keep a working breaker; the name is
-    /// free again, and a later creation builds a new breaker.
+    /// free again at once, and a later creation builds a new breaker.
+    ///
+    /// The registry's own reference is released by deferred reclamation (lock-free readers
+    /// may still be looking at the entry): after a bounded number of later removals on the
+    /// same thread, or when the registry is dropped. So a removed breaker (and the listeners
+    /// it owns) is dropped a little after its last outside `Arc` goes, not necessarily at
+    /// that moment.
     ///
     /// # Examples
     ///

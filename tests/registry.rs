@@ -796,3 +796,52 @@ fn counting_allocator_is_live() {
     registry.get_or_create("counted", Config::default());
     assert!(counting::allocs() > before, "creating a breaker allocates");
 }
+
+#[test]
+fn a_removed_breaker_is_dropped_once_the_registry_lets_go() {
+    struct Flag(Arc<AtomicBool>);
+    impl Drop for Flag {
+        fn drop(&mut self) {
+            self.0.store(true, Ordering::SeqCst);
+        }
+    }
+    let dropped = Arc::new(AtomicBool::new(false));
+    let registry = Registry::new();
+    let breaker = registry.get_or_create("leaving", Config::default());
+    // The listener (and the flag it owns) lives as long as the breaker.
+    let flag = Flag(Arc::clone(&dropped));
+    breaker.on_state_change(move |_| {
+        let _ = &flag;
+    });
+    let removed = registry.remove("leaving").unwrap();
+    assert!(Arc::ptr_eq(&breaker, &removed));
+    drop((breaker, removed));
+    // Many more creations and removals on this thread: reclamation is deferred, not lost.
+    for i in 0..1000 {
+        let name = format!("churn-{i}");
+        registry.get_or_create(&name, Config::default());
+        registry.remove(&name);
+    }
+    assert!(
+        dropped.load(Ordering::SeqCst),
+        "not reclaimed after 1000 later removals"
+    );
+    drop(registry);
+    assert!(
+        dropped.load(Ordering::SeqCst),
+        "the breaker was never dropped"
+    );
+}
+
+#[test]
+fn dropping_a_registry_drops_its_breakers() {
+    let registry = Registry::new();
+    let kept = registry.get_or_create("kept", Config::default());
+    assert!(Arc::strong_count(&kept) >= 2);
+    drop(registry);
+    assert_eq!(
+        Arc::strong_count(&kept),
+        1,
+        "the registry released its reference"
+    );
+}
