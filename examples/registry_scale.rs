@@ -190,7 +190,8 @@ fn main() {
          {same:.1} ns for one name again and again"
     );
     println!(
-        "  get at 1,000 breakers:          {small_scattered:.1} ns scattered, {small_same:.1} ns one name"
+        "  get at 1,000 breakers:          {small_scattered:.1} ns scattered, \
+         {small_same:.1} ns one name"
     );
     println!("  names() (allocates and sorts all {n}): {names_time:.2?}");
 

@@ -6,11 +6,13 @@
 //!
 //! * The **store**: the breakers themselves, keyed by name. On std it is a lock-free
 //!   [`papaya`] hash map from the name to the `Arc<CircuitBreaker>`. A [`Registry::get`] is
-//!   one guarded, lock-free probe and an `Arc` clone: it never blocks behind another thread's `get`, `register` or removal, two
-//!   cores looking up the same name write no shared lock word (only the `Arc` count the API
-//!   hands out), and a lookup by `&str` allocates nothing. Under `--cfg loom` the store is a
-//!   loom `RwLock<HashMap>` with the same methods, so loom checks the protocol below against
-//!   a store it can see.
+//!   one guarded, lock-free probe and an `Arc` clone: it never blocks behind another
+//!   thread's `get`, `register` or removal, two cores looking up the same name write no
+//!   shared lock word (only the `Arc` count the API hands out), and a lookup by `&str`
+//!   allocates nothing. Entries are reclaimed by papaya's deferred reclamation (`seize`), so
+//!   a removed breaker's last registry reference goes a little after the removal. Under
+//!   `--cfg loom` the store is a loom `RwLock<HashMap>` with the same methods, so loom
+//!   checks the protocol below against a store it can see.
 //! * The **writer shards**: 64 cache-padded mutexes, one picked by the name's hash, that
 //!   serialize every change of one name (creation, `register`, `remove`) and hold the table
 //!   of creations in flight. Readers never touch them.
