@@ -23,7 +23,7 @@ trap 'rm -f "$log"' EXIT
 echo "loom: LOOM_MAX_PREEMPTIONS=$LOOM_MAX_PREEMPTIONS, target dir $CARGO_TARGET_DIR"
 start=$(date +%s)
 status=0
-cargo test --release -p breakerbox-loom-tests "$@" -- --nocapture 2>&1 | tee "$log" || status=$?
+cargo test --release --no-fail-fast -p breakerbox-loom-tests "$@" -- --nocapture 2>&1 | tee "$log" || status=$?
 elapsed=$(( $(date +%s) - start ))
 
 passed=$(sed -n 's/^test result: [a-zA-Z]*\. \([0-9]*\) passed.*/\1/p' "$log" | awk '{s += $1} END {print s + 0}')

@@ -14,6 +14,17 @@
 //!   test can assert that every sequential order it enumerated is actually reached;
 //! - [`config`]: a builder preset with tiny thresholds and the model timeouts.
 //!
+//! # Coverage, and a loom limitation the models work around
+//!
+//! loom 0.7's DPOR can skip interleavings when a thread's first loom operation is a load
+//! (tokio-rs/loom#392) or when a thread's own load hides another thread's earlier load from
+//! its later CAS (tokio-rs/loom#166). Every breaker operation starts with a load of the
+//! state word, so a model whose main thread races a spawned one may run a single execution.
+//! Hence: racing work runs on spawned threads (the main thread sets up, joins, checks), and
+//! every model whose end state depends on the interleaving inserts its end observation in a
+//! [`Reached`] set and asserts after [`check`] that *every* sequential order it enumerated
+//! was reached, so a silently unexplored order fails the test instead of passing it.
+//!
 //! Test-side bookkeeping (listener log, reached set, execution counter) uses `std` types on
 //! purpose: loom runs a model's threads as coroutines on one OS thread and switches only at
 //! loom operations, so a `std` lock that is never held across one cannot block, and keeping

@@ -102,3 +102,69 @@ fn every_counter_is_exact_after_a_mixed_race() {
     );
     reached.assert_all(&allowed);
 }
+
+/// Model 9b: the closure API counts like permits. `failure_threshold = 1`. Thread A:
+/// `call` → `Ok`, then `call_with` → an `Err` that `is_failure` says is not a failure (a
+/// success). Thread B: `call` → `Err` (a failure, which opens the breaker: B's call is
+/// admitted while Closed and nothing else opens it), then `call` → `Ok` (always rejected).
+/// Each counter equals what the callers saw.
+#[test]
+fn call_and_call_with_count_like_permits() {
+    // (A's calls, B's calls), each "ran" or "rejected"
+    type End = (Vec<&'static str>, Vec<&'static str>);
+    let b = vec!["ran", "rejected"];
+    let allowed: Vec<End> = vec![
+        (vec!["ran", "ran"], b.clone()),
+        (vec!["ran", "rejected"], b.clone()),
+        (vec!["rejected", "rejected"], b),
+    ];
+    let reached = Reached::new();
+    let seen = reached.clone();
+    let expected = allowed.clone();
+    check(
+        "metrics/call_and_call_with_count_like_permits",
+        None,
+        move || {
+            let fx = Fixture::new(config().build().unwrap());
+            fn ran<T, E: std::fmt::Debug>(r: Result<T, breakerbox::Error<E>>) -> &'static str {
+                match r {
+                    Err(breakerbox::Error::Rejected(rejected)) => {
+                        assert_eq!(rejected.state(), State::Open);
+                        "rejected"
+                    }
+                    _ => "ran",
+                }
+            }
+
+            let cb = fx.breaker.clone();
+            let a = thread::spawn(move || {
+                let first = ran(cb.call(|| Ok::<u8, &str>(1)));
+                let second = ran(cb.call_with(|_: &&str| false, || Err::<u8, _>("not found")));
+                vec![first, second]
+            });
+            let cb = fx.breaker.clone();
+            let b = thread::spawn(move || {
+                let first = cb.call(|| Err::<u8, _>("timeout"));
+                assert!(matches!(first, Err(breakerbox::Error::Inner("timeout"))));
+                vec!["ran", ran(cb.call(|| Ok::<u8, &str>(2)))]
+            });
+            let a = a.join().unwrap();
+            let b = b.join().unwrap();
+
+            let ran_a = a.iter().filter(|&&c| c == "ran").count() as u64;
+            let m = fx.breaker.metrics();
+            assert_eq!(m.state, State::Open);
+            assert_eq!(m.state_transitions, 1);
+            assert_eq!(m.total_calls, 4);
+            assert_eq!(
+                m.successful_calls, ran_a,
+                "call_with's non-failure Err is a success"
+            );
+            assert_eq!(m.failed_calls, 1);
+            assert_eq!(m.ignored_calls, 0);
+            assert_eq!(m.rejected_calls, 1 + (2 - ran_a));
+            seen.insert((a, b), &expected);
+        },
+    );
+    reached.assert_all(&allowed);
+}

@@ -285,3 +285,174 @@ fn force_open_against_a_failure_and_a_success() {
     );
     reached.assert_all(&allowed);
 }
+
+/// Models 7c/7d: the open timeout has passed (`success_threshold = 1`); thread P takes the
+/// probe and records a success while thread C calls `reset` or `force_open`. Returns what
+/// [`AdminProbeEnd`] lists.
+fn admin_against_a_probe(admin: Admin) -> AdminProbeEnd {
+    let fx = Fixture::new(config().build().unwrap());
+    fx.trip_and_wait();
+    let main = thread::current().id();
+
+    let cb = fx.breaker.clone();
+    let probe = thread::spawn(move || {
+        let admitted = match cb.try_acquire() {
+            Ok(permit) => {
+                permit.success();
+                true
+            }
+            Err(rejected) => {
+                assert_eq!(rejected.state(), State::Open);
+                assert_eq!(rejected.retry_after(), Some(TIMEOUT), "a fresh timeout");
+                false
+            }
+        };
+        (thread::current().id(), admitted)
+    });
+    let cb = fx.breaker.clone();
+    let admin = thread::spawn(move || {
+        match admin {
+            Admin::Reset => cb.reset(),
+            Admin::ForceOpen => cb.force_open(),
+        }
+        thread::current().id()
+    });
+    let (prober, admitted) = probe.join().unwrap();
+    let admin = admin.join().unwrap();
+
+    let m = fx.breaker.metrics();
+    assert_eq!(m.state, fx.breaker.state());
+    assert_eq!(m.total_calls, 2);
+    assert_eq!(m.failed_calls, 1);
+    assert_eq!(m.successful_calls, u64::from(admitted));
+    assert_eq!(m.rejected_calls, u64::from(!admitted));
+    assert_eq!(m.consecutive_failures, 0);
+    let mut made: Vec<_> = fx
+        .transitions
+        .all()
+        .into_iter()
+        .map(|s| {
+            let by = match s.thread {
+                t if t == main => "setup",
+                t if t == prober => "probe",
+                t => {
+                    assert_eq!(t, admin);
+                    "admin"
+                }
+            };
+            (s.from.as_str(), s.to.as_str(), by)
+        })
+        .collect();
+    made.sort_unstable();
+    (admitted, m.state.as_str(), m.state_transitions, made)
+}
+
+/// What [`admin_against_a_probe`] observes: (P admitted, state, state_transitions, the
+/// listener calls as sorted `(from, to, maker)` with maker "setup", "probe" or "admin").
+type AdminProbeEnd = (bool, &'static str, u64, Vec<Made>);
+
+/// One listener call: `(from, to, which thread made the transition)`.
+type Made = (&'static str, &'static str, &'static str);
+
+/// Sorts `(from, to, maker)` triples for [`AdminProbeEnd`].
+fn made(list: &[(State, State, &'static str)]) -> Vec<Made> {
+    let mut v: Vec<_> = list
+        .iter()
+        .map(|&(from, to, by)| (from.as_str(), to.as_str(), by))
+        .collect();
+    v.sort_unstable();
+    v
+}
+
+/// Model 7c: `reset` against a probe's success. Sequentially:
+/// - the probe is admitted and closes the breaker; `reset` then only clears a Closed one;
+/// - the probe is admitted, `reset` closes the breaker, the success is stale;
+/// - `reset` first: the breaker, Open with its timeout passed, is closed by `reset`; the probe
+///   is admitted while Closed and its success changes nothing.
+///
+/// Every order ends Closed. In the last one the listener reports the *stored* state, Open,
+/// as `from` (the effective state was HalfOpen; API.md does not say which).
+#[test]
+fn reset_against_a_probe_success() {
+    use State::{Closed, HalfOpen, Open};
+    let allowed: Vec<AdminProbeEnd> = vec![
+        (
+            true,
+            "closed",
+            3,
+            made(&[
+                (Closed, Open, "setup"),
+                (Open, HalfOpen, "probe"),
+                (HalfOpen, Closed, "probe"),
+            ]),
+        ),
+        (
+            true,
+            "closed",
+            3,
+            made(&[
+                (Closed, Open, "setup"),
+                (Open, HalfOpen, "probe"),
+                (HalfOpen, Closed, "admin"),
+            ]),
+        ),
+        (
+            true,
+            "closed",
+            2,
+            made(&[(Closed, Open, "setup"), (Open, Closed, "admin")]),
+        ),
+    ];
+    let reached = Reached::new();
+    let seen = reached.clone();
+    let expected = allowed.clone();
+    check("stale/reset_against_a_probe_success", None, move || {
+        seen.insert(admin_against_a_probe(Admin::Reset), &expected);
+    });
+    reached.assert_all(&allowed);
+}
+
+/// Model 7d: `force_open` against a probe's success. Sequentially:
+/// - the probe is admitted and closes the breaker; `force_open` opens it again: 4 transitions;
+/// - the probe is admitted, `force_open` reopens the half-open breaker, the success is stale;
+/// - `force_open` first: the breaker was (stored) Open, so it only restarts the timeout (no
+///   transition); the probe is rejected as Open with a full `timeout` to wait.
+#[test]
+fn force_open_against_a_probe_success() {
+    use State::{Closed, HalfOpen, Open};
+    let allowed: Vec<AdminProbeEnd> = vec![
+        (
+            true,
+            "open",
+            4,
+            made(&[
+                (Closed, Open, "setup"),
+                (Open, HalfOpen, "probe"),
+                (HalfOpen, Closed, "probe"),
+                (Closed, Open, "admin"),
+            ]),
+        ),
+        (
+            true,
+            "open",
+            3,
+            made(&[
+                (Closed, Open, "setup"),
+                (Open, HalfOpen, "probe"),
+                (HalfOpen, Open, "admin"),
+            ]),
+        ),
+        (false, "open", 1, made(&[(Closed, Open, "setup")])),
+    ];
+    let reached = Reached::new();
+    let seen = reached.clone();
+    let expected = allowed.clone();
+    check(
+        "stale/force_open_against_a_probe_success",
+        None,
+        move || {
+            seen.insert(admin_against_a_probe(Admin::ForceOpen), &expected);
+        },
+    );
+    reached.assert_all(&allowed);
+}
