@@ -471,3 +471,71 @@ fn a_retry_after_a_lost_cas_uses_a_fresh_clock() {
     );
     reached.assert_all(&allowed);
 }
+
+/// Model 8b. The half-open timeout has passed while a probe is out. Two callers race to move
+/// the breaker to Open while a third thread records the late probe's success. Exactly one
+/// caller makes the one HalfOpen → Open transition (either may), both are rejected as Open
+/// with a full fresh `timeout` to wait, and the late success only counts in the metrics.
+#[test]
+fn callers_after_half_open_expiry_reopen_exactly_once() {
+    // Which caller (0 or 1) made the HalfOpen → Open transition.
+    let allowed = [0_usize, 1];
+    let reached = Reached::new();
+    let seen = reached.clone();
+    check(
+        "half_open/callers_after_half_open_expiry_reopen_exactly_once",
+        None,
+        move || {
+            let fx = Fixture::new(config().build().unwrap());
+            fx.trip_and_wait();
+            let probe = fx.breaker.try_acquire_owned().expect("the probe");
+            fx.mock.increment(PAST_HALF_OPEN_TIMEOUT);
+            assert_eq!(fx.breaker.state(), State::Open, "effective state");
+
+            let callers: Vec<_> = (0..2)
+                .map(|_| {
+                    let cb = fx.breaker.clone();
+                    thread::spawn(move || {
+                        let rejected = cb.try_acquire().expect_err("half-open period is over");
+                        assert_eq!(rejected.state(), State::Open);
+                        assert_eq!(rejected.retry_after(), Some(TIMEOUT));
+                        thread::current().id()
+                    })
+                })
+                .collect();
+            let late = thread::spawn(move || probe.success());
+            let ids: Vec<_> = callers.into_iter().map(|t| t.join().unwrap()).collect();
+            late.join().unwrap();
+
+            let cb = &fx.breaker;
+            assert_eq!(cb.state(), State::Open);
+            let m = cb.metrics();
+            assert_eq!(m.state, State::Open);
+            assert_eq!(m.state_transitions, 3);
+            assert_eq!(
+                fx.transitions.sorted(),
+                sorted(&[
+                    (State::Closed, State::Open),
+                    (State::Open, State::HalfOpen),
+                    (State::HalfOpen, State::Open),
+                ])
+            );
+            assert_eq!(m.total_calls, 4);
+            assert_eq!(m.successful_calls, 1);
+            assert_eq!(m.rejected_calls, 2);
+            let reopener = fx
+                .transitions
+                .all()
+                .into_iter()
+                .find(|s| s.from == State::HalfOpen)
+                .expect("one HalfOpen → Open")
+                .thread;
+            let which = ids
+                .iter()
+                .position(|&id| id == reopener)
+                .expect("a caller reopened it, not the late success");
+            seen.insert(which, &allowed);
+        },
+    );
+    reached.assert_all(&allowed);
+}
