@@ -614,10 +614,10 @@ impl fmt::Debug for Registry {
 
 /// The lock-free store (std builds): name -> breaker.
 ///
-/// The key is a copy of the name (about 32 bytes a breaker) rather than the breaker's own:
-/// a probe then compares against bytes next to the table entry instead of following the
-/// breaker's pointer to its name, about 30 % faster for a `get` that misses the cache (see
-/// the report of benches/registry.rs).
+/// The key is a copy of the name (about 32 bytes a breaker) rather than the breaker's own
+/// name behind its `Arc`: a probe then reads the key without first following the breaker
+/// pointer, one dependent cache miss fewer; measured 15-30 % faster for a scattered `get`
+/// over 1,000,000 breakers than a set keyed through the breaker.
 #[cfg(not(loom))]
 struct Store(papaya::HashMap<Box<str>, Arc<CircuitBreaker>>);
 
