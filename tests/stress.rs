@@ -1,5 +1,11 @@
 //! Multi-thread stress tests.
 //!
+//! - counters: every metrics counter equals the sum of what the threads saw, and
+//!   `total == successful + failed + ignored + rejected`, while a clock thread moves time;
+//! - half-open: never more than `half_open_max_calls` probes held at once, no slot leaked;
+//! - transitions: the listener log is legal and balanced (see `check_log`);
+//! - `retry_after` never exceeds `timeout` while the open period churns.
+//!
 //! The quick ones run in `cargo test`; the heavy ones are `#[ignore]`d and meant for release
 //! builds in CI:
 //!
@@ -542,4 +548,93 @@ fn heavy_half_open_never_exceeds_max_calls() {
     for k in [1, 2, 4, 7] {
         half_open_limit(k, 8, iterations);
     }
+}
+
+// ---------------------------------------------------------------------------------------
+// (d) Rejections under a churning open period.
+// ---------------------------------------------------------------------------------------
+
+/// `Rejected::retry_after` is the time left in the open period, so it never exceeds
+/// `timeout`, even while another thread restarts the open period and the clock moves: every
+/// clock step ends the current period, so admissions race `force_open` for the next one.
+fn retry_after_bounded_under_churn(workers: usize, calls: u64) {
+    let (clock, mock) = Clock::mock();
+    let timeout = Duration::from_millis(1);
+    let cfg = config(1, 1, 1, timeout, Duration::from_millis(1));
+    let cb = CircuitBreaker::with_clock("churn", cfg, clock);
+    cb.force_open();
+    let done = AtomicBool::new(false);
+    let mut worst = Duration::ZERO;
+    let mut total = Tally::default();
+    thread::scope(|s| {
+        s.spawn(|| {
+            // Relaxed: a stop flag; the scope's join orders everything else.
+            while !done.load(Ordering::Relaxed) {
+                mock.increment(timeout);
+                thread::yield_now();
+            }
+        });
+        s.spawn(|| {
+            // Relaxed: as above.
+            while !done.load(Ordering::Relaxed) {
+                cb.force_open();
+                thread::yield_now();
+            }
+        });
+        let handles: Vec<_> = (0..workers)
+            .map(|_| {
+                s.spawn(|| {
+                    let mut worst = Duration::ZERO;
+                    let mut tally = Tally::default();
+                    for i in 0..calls {
+                        tally.attempts += 1;
+                        match cb.try_acquire() {
+                            Ok(p) => {
+                                p.record_outcome(Outcome::Ignored);
+                                tally.ignored += 1;
+                            }
+                            Err(r) => {
+                                tally.rejected += 1;
+                                if let Some(left) = r.retry_after() {
+                                    worst = worst.max(left);
+                                }
+                            }
+                        }
+                        if i % 8 == 0 {
+                            thread::yield_now();
+                        }
+                    }
+                    (worst, tally)
+                })
+            })
+            .collect();
+        let results: Vec<_> = handles.into_iter().map(|h| h.join()).collect();
+        // Relaxed: as above.
+        done.store(true, Ordering::Relaxed);
+        for r in results {
+            match r {
+                Ok((w, t)) => {
+                    worst = worst.max(w);
+                    total.add(&t);
+                }
+                Err(panic) => std::panic::resume_unwind(panic),
+            }
+        }
+    });
+    assert!(
+        worst <= timeout,
+        "a rejection said to retry after {worst:?}; timeout is {timeout:?}"
+    );
+    check_counters(&cb.metrics(), &total);
+}
+
+#[test]
+fn retry_after_never_exceeds_timeout_under_churn() {
+    retry_after_bounded_under_churn(4, 20_000);
+}
+
+#[test]
+#[ignore = "heavy: run in release with --ignored"]
+fn heavy_retry_after_never_exceeds_timeout_under_churn() {
+    retry_after_bounded_under_churn(8, heavy_calls());
 }
