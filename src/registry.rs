@@ -26,13 +26,15 @@
 //! and builds the breaker with no lock of the registry held (so `make` may use the registry,
 //! for other names), publishes the breaker in the store, and only then clears its in-flight
 //! record. So `make` runs once per creation, however many threads race, and a thread that
-//! saw the record gone sees the breaker. If `make` panics, the record is cleared during
-//! unwinding and a waiting thread takes over the creation.
+//! saw the record gone sees the breaker. If `make` panics, the panic is caught, the record
+//! cleared and the creation's mutex released (nothing is poisoned), the panic resumed, and
+//! a waiting thread takes over the creation.
 
 use std::collections::HashMap;
 use std::error::Error as StdError;
 use std::fmt;
 use std::hash::BuildHasher;
+use std::panic::{self, AssertUnwindSafe};
 // Breakers are shared as `std::sync::Arc`, the receiver type of `try_acquire_owned`, also
 // under loom; the registry's own synchronization is all loom-visible locks from `sync`.
 use std::sync::Arc;
@@ -521,27 +523,23 @@ impl Registry {
             in_flight.insert(name.into(), sync::Arc::clone(&ours));
             drop(in_flight);
 
-            // Declared after `creating`, so dropped first, also when `build` unwinds: the
-            // in-flight record is gone before a waiter wakes up and looks again.
-            let record = InFlightRecord { shard, name };
-            let breaker = Arc::new(build(name));
-            self.store.insert(Arc::clone(&breaker));
-            drop(record);
+            // A panic in `build` (the caller's `make`) is caught so that the record is
+            // cleared and `creating` released by a thread that is not unwinding (nothing is
+            // poisoned, which loom's mutexes would not survive), then resumed.
+            let built = panic::catch_unwind(AssertUnwindSafe(|| build(name)));
+            let breaker = built.map(Arc::new);
+            if let Ok(breaker) = &breaker {
+                self.store.insert(Arc::clone(breaker));
+            }
+            // The record goes before `creating` is released: a waiter that wakes up and
+            // looks again sees the breaker, or no record and takes over the creation.
+            lock(&shard.in_flight).remove(name);
             drop(creating);
-            return Ok(breaker);
+            return match breaker {
+                Ok(breaker) => Ok(breaker),
+                Err(payload) => panic::resume_unwind(payload),
+            };
         }
-    }
-}
-
-/// Clears a creation's in-flight record when dropped (after publishing, or on unwind).
-struct InFlightRecord<'a> {
-    shard: &'a WriterShard,
-    name: &'a str,
-}
-
-impl Drop for InFlightRecord<'_> {
-    fn drop(&mut self) {
-        lock(&self.shard.in_flight).remove(self.name);
     }
 }
 

@@ -185,3 +185,52 @@ fn global_registry_is_fresh_per_execution() {
         },
     );
 }
+
+/// Model 6. A creator whose `make` panics races another caller of the same name: the panic
+/// leaves no breaker and no stale in-flight record behind, so the other caller either finds
+/// nothing and creates (its `make` runs once), or is waiting on the failed creation and
+/// takes over; if it came first, the would-be creator just gets its breaker (no panic).
+#[test]
+fn a_panicking_make_hands_over_to_a_waiter() {
+    // true: the panicking `make` ran (and its thread saw the panic).
+    let reached = Reached::new();
+    let seen = reached.clone();
+    check(
+        "registry/a_panicking_make_hands_over_to_a_waiter",
+        None,
+        move || {
+            let registry = Arc::new(Registry::new());
+            let calls = Arc::new(AtomicUsize::new(0));
+            let failing = {
+                let registry = Arc::clone(&registry);
+                thread::spawn(move || {
+                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                        registry.get_or_create_with("shared", || {
+                            // `resume_unwind` skips the panic hook: no message per execution.
+                            std::panic::resume_unwind(Box::new("make failed"))
+                        })
+                    }))
+                })
+            };
+            let mine = create_counted(&registry, &calls, 7);
+            let theirs = failing.join().unwrap();
+
+            assert_eq!(
+                calls.load(Ordering::SeqCst),
+                1,
+                "the surviving make ran once"
+            );
+            assert_eq!(mine.config().failure_threshold(), 7);
+            assert!(Arc::ptr_eq(&mine, &registry.get("shared").unwrap()));
+            assert_eq!(registry.len(), 1);
+            match theirs {
+                Ok(breaker) => {
+                    assert!(Arc::ptr_eq(&breaker, &mine));
+                    seen.insert(false, &[true, false]);
+                }
+                Err(_) => seen.insert(true, &[true, false]),
+            }
+        },
+    );
+    reached.assert_all(&[true, false]);
+}
