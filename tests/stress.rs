@@ -373,6 +373,101 @@ fn counters_balance_under_contention() {
     eprintln!("{m:?}\n  edges {edges:?}");
 }
 
+/// Owned permits taken on some threads and settled on others: the counters still balance
+/// exactly and the transition log stays legal.
+#[test]
+fn permits_settled_on_other_threads_balance() {
+    let (clock, mock) = Clock::mock();
+    let cfg = config(3, 2, 2, Duration::from_millis(1), Duration::from_millis(2));
+    let cb = Arc::new(CircuitBreaker::with_clock("handoff", cfg, clock));
+    let log = attach_log(&cb);
+    let done = AtomicBool::new(false);
+    // A short queue: producers wait for the consumers, so acquisitions and settlements
+    // interleave instead of running as two separate phases.
+    let (tx, rx) = std::sync::mpsc::sync_channel::<(breakerbox::OwnedPermit, Outcome)>(4);
+    let rx = Mutex::new(rx);
+    let mut total = Tally::default();
+    thread::scope(|s| {
+        s.spawn(|| {
+            // Relaxed: a stop flag; the scope's join orders everything else.
+            while !done.load(Ordering::Relaxed) {
+                let step = match cb.state() {
+                    State::Open => Duration::from_micros(500),
+                    State::Closed | State::HalfOpen => Duration::from_micros(50),
+                };
+                mock.increment(step);
+                thread::yield_now();
+            }
+        });
+        // Consumers: settle whatever permits arrive, until every producer is gone.
+        let consumers: Vec<_> = (0..2)
+            .map(|_| {
+                let rx = &rx;
+                s.spawn(move || {
+                    let mut tally = Tally::default();
+                    loop {
+                        let next = rx.lock().unwrap().recv();
+                        let Ok((permit, outcome)) = next else { break };
+                        match outcome {
+                            Outcome::Ignored => drop(permit),
+                            _ => permit.record_outcome(outcome),
+                        }
+                        tally.count(outcome);
+                    }
+                    tally
+                })
+            })
+            .collect();
+        let producers: Vec<_> = (0..3u64)
+            .map(|t| {
+                let (cb, tx) = (Arc::clone(&cb), tx.clone());
+                s.spawn(move || {
+                    let mut rng = Rng::new(t + 50);
+                    let mut tally = Tally::default();
+                    for _ in 0..20_000 {
+                        tally.attempts += 1;
+                        match cb.try_acquire_owned() {
+                            Ok(p) => {
+                                let outcome = match rng.below(20) {
+                                    0..=8 => Outcome::Success,
+                                    9..=16 => Outcome::Failure,
+                                    _ => Outcome::Ignored,
+                                };
+                                tx.send((p, outcome)).expect("consumers outlive producers");
+                            }
+                            Err(r) => {
+                                check_rejected(&r, "handoff", Duration::from_millis(1));
+                                tally.rejected += 1;
+                                thread::yield_now();
+                            }
+                        }
+                    }
+                    tally
+                })
+            })
+            .collect();
+        drop(tx);
+        let results: Vec<_> = producers
+            .into_iter()
+            .chain(consumers)
+            .map(|h| h.join())
+            .collect();
+        // Relaxed: see the load above.
+        done.store(true, Ordering::Relaxed);
+        for r in results {
+            match r {
+                Ok(t) => total.add(&t),
+                Err(panic) => std::panic::resume_unwind(panic),
+            }
+        }
+    });
+    let m = cb.metrics();
+    check_counters(&m, &total);
+    let log = log.lock().unwrap().clone();
+    let edges = check_log(&log, &MACHINE_EDGES, m.state_transitions, cb.state());
+    eprintln!("{m:?}\n  edges {edges:?}");
+}
+
 // ---------------------------------------------------------------------------------------
 // (b) Half-open admits at most `half_open_max_calls` probes at once.
 // ---------------------------------------------------------------------------------------
