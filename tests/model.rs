@@ -619,8 +619,9 @@ fn check_agreement(
     Ok(())
 }
 
-/// Runs `ops` on a fresh breaker and a fresh model and compares them after every step.
-fn run(cfg: ModelConfig, default_max: bool, ops: &[Op]) -> Result<(), TestCaseError> {
+/// Runs `ops` on a fresh breaker and a fresh model and compares them after every step;
+/// returns the model's final state (every held permit released).
+fn run(cfg: ModelConfig, default_max: bool, ops: &[Op]) -> Result<Model, TestCaseError> {
     let mut builder = Config::builder()
         .failure_threshold(cfg.failure_threshold)
         .success_threshold(cfg.success_threshold)
@@ -813,7 +814,7 @@ fn run(cfg: ModelConfig, default_max: bool, ops: &[Op]) -> Result<(), TestCaseEr
         "metrics invariant with no permit outstanding: {:?}",
         m
     );
-    Ok(())
+    Ok(model)
 }
 
 fn cases() -> u32 {
@@ -880,7 +881,15 @@ fn open_timeout_boundary_exactly() {
             outcome: Outcome::Success,
         },
     ];
-    run(small_config(), false, &ops).unwrap();
+    let end = run(small_config(), false, &ops).unwrap();
+    // Rejected 1 ns before the deadline and as the third probe; admitted at the deadline.
+    assert_eq!(end.rejected_calls, 2);
+    let edges = [
+        (State::Closed, State::Open),
+        (State::Open, State::HalfOpen),
+        (State::HalfOpen, State::Closed),
+    ];
+    assert_eq!(end.changes, edges);
 }
 
 #[test]
@@ -900,7 +909,16 @@ fn half_open_timeout_reopens_on_next_call_and_ignores_late_outcomes() {
         Call(CallKind::Ok),
         Call(CallKind::Ok),
     ];
-    run(small_config(), false, &ops).unwrap();
+    let end = run(small_config(), false, &ops).unwrap();
+    // The late failure changed nothing; the next call reopened the breaker.
+    let edges = [
+        (State::Closed, State::Open),
+        (State::Open, State::HalfOpen),
+        (State::HalfOpen, State::Open),
+        (State::Open, State::HalfOpen),
+        (State::HalfOpen, State::Closed),
+    ];
+    assert_eq!(end.changes, edges);
 }
 
 #[test]
@@ -931,4 +949,56 @@ fn stale_permits_do_not_drive_or_free_slots() {
         Acquire { owned: false },
     ];
     run(small_config(), false, &ops).unwrap();
+}
+
+/// The largest accepted thresholds and durations: the packed counters reach their limits
+/// without spilling, and deadlines a year away are exact to the tick.
+#[test]
+fn largest_thresholds_and_durations() {
+    use Op::*;
+    let max = Config::MAX_THRESHOLD as usize;
+    let year = u64::try_from(Config::MAX_DURATION.as_nanos()).unwrap();
+    let cfg = ModelConfig {
+        failure_threshold: Config::MAX_THRESHOLD,
+        success_threshold: Config::MAX_THRESHOLD,
+        half_open_max_calls: Config::MAX_THRESHOLD,
+        timeout: year,
+        half_open_timeout: year,
+    };
+    let mut ops = Vec::new();
+    // A streak one short of the threshold, broken by a success, then the full streak.
+    ops.extend(std::iter::repeat_n(Call(CallKind::Err), max - 1));
+    ops.push(Call(CallKind::Ok));
+    ops.extend(std::iter::repeat_n(Call(CallKind::Err), max));
+    // Open for a year, to the nanosecond.
+    ops.push(Advance(self::Advance::OpenDeadline(-1)));
+    ops.push(Call(CallKind::Ok));
+    ops.push(Advance(self::Advance::OpenDeadline(0)));
+    // Every probe slot taken, one more rejected.
+    ops.extend(std::iter::repeat_n(Acquire { owned: true }, max + 1));
+    // One short of the success threshold, a freed slot reused, then the last success.
+    ops.extend(std::iter::repeat_n(
+        Record {
+            which: 0,
+            outcome: Outcome::Success,
+        },
+        max - 1,
+    ));
+    ops.push(Acquire { owned: false });
+    ops.push(Advance(self::Advance::HalfOpenDeadline(-1)));
+    ops.push(Record {
+        which: 0,
+        outcome: Outcome::Success,
+    });
+    ops.push(Call(CallKind::Ok));
+    let end = run(cfg, false, &ops).unwrap();
+    // The sequence went where it says: opened, probed, closed; two rejections (open, full).
+    let edges = [
+        (State::Closed, State::Open),
+        (State::Open, State::HalfOpen),
+        (State::HalfOpen, State::Closed),
+    ];
+    assert_eq!(end.changes, edges);
+    assert_eq!(end.rejected_calls, 2);
+    assert_eq!(end.successful_calls, 1 + 1000 + 1);
 }
