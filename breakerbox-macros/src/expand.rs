@@ -30,8 +30,18 @@ pub(crate) fn expand(args: &Args, mut item: ItemFn) -> syn::Result<TokenStream> 
     let block = &item.block;
     let stmts = &item.block.stmts;
 
+    // The breaker is looked up in the global registry once per function and kept in a
+    // static: later calls read one `OnceLock` instead of cloning (and dropping) the `Arc`,
+    // two read-modify-writes on a reference count that every calling core would share.
     let lookup = quote! {
-        let #breaker = ::breakerbox::Registry::global().get_or_create_with(#name, #make_config);
+        let #breaker: &'static ::breakerbox::CircuitBreaker = {
+            static __BREAKERBOX_BREAKER: ::std::sync::OnceLock<
+                ::std::sync::Arc<::breakerbox::CircuitBreaker>,
+            > = ::std::sync::OnceLock::new();
+            __BREAKERBOX_BREAKER.get_or_init(|| {
+                ::breakerbox::Registry::global().get_or_create_with(#name, #make_config)
+            })
+        };
     };
     let new_block: syn::Block = if item.sig.asyncness.is_some() {
         let hint = format_ident!("__breakerbox_return", span = Span::mixed_site());

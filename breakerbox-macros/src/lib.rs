@@ -46,6 +46,9 @@ mod expand;
 /// The breaker is `Registry::global().get_or_create_with(name, ..)`: created on the first
 /// call with a `Config` made from the settings, then shared by every function and every
 /// caller that uses the same name (later settings for an existing name are not applied).
+/// Each decorated function looks it up once and keeps it in a `static`, so a call costs no
+/// registry lookup and no shared reference-count write; a breaker later `remove`d from the
+/// registry therefore stays in use by the functions that already looked it up.
 ///
 /// # Settings
 ///
@@ -118,8 +121,11 @@ mod expand;
 ///
 /// ```text
 /// fn f(x: u32) -> Result<u32, ::breakerbox::Error<E>> {
-///     let breaker = ::breakerbox::Registry::global().get_or_create_with("db", || {
-///         ::breakerbox::Config::builder().failure_threshold(3).build().unwrap_or_default()
+///     static BREAKER: OnceLock<Arc<::breakerbox::CircuitBreaker>> = OnceLock::new();
+///     let breaker = BREAKER.get_or_init(|| {
+///         ::breakerbox::Registry::global().get_or_create_with("db", || {
+///             ::breakerbox::Config::builder().failure_threshold(3).build().unwrap_or_default()
+///         })
 ///     });
 ///     breaker.call(move || -> Result<u32, E> { body })
 /// }
