@@ -967,23 +967,21 @@ fn largest_thresholds_and_durations() {
     };
     let mut ops = Vec::new();
     // A streak one short of the threshold, broken by a success, then the full streak.
-    ops.extend(std::iter::repeat_n(Call(CallKind::Err), max - 1));
+    ops.extend(std::iter::repeat(Call(CallKind::Err)).take(max - 1));
     ops.push(Call(CallKind::Ok));
-    ops.extend(std::iter::repeat_n(Call(CallKind::Err), max));
+    ops.extend(std::iter::repeat(Call(CallKind::Err)).take(max));
     // Open for a year, to the nanosecond.
     ops.push(Advance(self::Advance::OpenDeadline(-1)));
     ops.push(Call(CallKind::Ok));
     ops.push(Advance(self::Advance::OpenDeadline(0)));
     // Every probe slot taken, one more rejected.
-    ops.extend(std::iter::repeat_n(Acquire { owned: true }, max + 1));
+    ops.extend(std::iter::repeat(Acquire { owned: true }).take(max + 1));
     // One short of the success threshold, a freed slot reused, then the last success.
-    ops.extend(std::iter::repeat_n(
-        Record {
-            which: 0,
-            outcome: Outcome::Success,
-        },
-        max - 1,
-    ));
+    let success = Record {
+        which: 0,
+        outcome: Outcome::Success,
+    };
+    ops.extend(std::iter::repeat(success).take(max - 1));
     ops.push(Acquire { owned: false });
     ops.push(Advance(self::Advance::HalfOpenDeadline(-1)));
     ops.push(Record {
