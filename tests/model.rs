@@ -335,6 +335,8 @@ enum CallKind {
     Panic,
     /// `call_future` of a future that panics when polled: Failure.
     FuturePanic,
+    /// `call_future_with(|_| false, ..)` of a future that returns `Err`: Success.
+    FutureErrNotFailure,
 }
 
 /// One step of a test sequence.
@@ -350,6 +352,8 @@ enum Op {
     DropPanicking { which: usize },
     /// Run one protected call.
     Call(CallKind),
+    /// Create a `call_future` future and drop it unpolled: nothing happens at all.
+    FutureNeverPolled,
     /// Move the mock clock.
     Advance(Advance),
     /// `reset()`.
@@ -391,6 +395,7 @@ fn call_strategy() -> impl Strategy<Value = CallKind> {
         Just(CallKind::FutureDropped),
         Just(CallKind::Panic),
         Just(CallKind::FuturePanic),
+        Just(CallKind::FutureErrNotFailure),
     ]
 }
 
@@ -402,6 +407,7 @@ fn op_strategy() -> impl Strategy<Value = Op> {
         1 => (0usize..8).prop_map(|which| Op::Drop { which }),
         1 => (0usize..8).prop_map(|which| Op::DropPanicking { which }),
         4 => call_strategy().prop_map(Op::Call),
+        1 => Just(Op::FutureNeverPolled),
         4 => advance_strategy().prop_map(Op::Advance),
         1 => Just(Op::Reset),
         1 => Just(Op::ForceOpen),
@@ -740,6 +746,12 @@ fn run(cfg: ModelConfig, default_max: bool, ops: &[Op]) -> Result<Model, TestCas
                         caught(|| futures::executor::block_on(cb.call_future(async { boom() }))),
                         Outcome::Failure,
                     ),
+                    CallKind::FutureErrNotFailure => (
+                        futures::executor::block_on(
+                            cb.call_future_with(|_| false, async { Err("not found") }),
+                        ),
+                        Outcome::Success,
+                    ),
                 };
                 match (real, expected) {
                     (Err(Error::Rejected(r)), Err(mr)) => check_rejection(step, op, &r, mr)?,
@@ -749,7 +761,9 @@ fn run(cfg: ModelConfig, default_max: bool, ops: &[Op]) -> Result<Model, TestCas
                     (real, Ok(mp)) => {
                         let want: Result<u32, &str> = match kind {
                             CallKind::Ok | CallKind::FutureOk => Ok(7),
-                            CallKind::ErrNotFailure => Err("not found"),
+                            CallKind::ErrNotFailure | CallKind::FutureErrNotFailure => {
+                                Err("not found")
+                            }
                             CallKind::FutureDropped => Err("dropped"),
                             CallKind::Panic | CallKind::FuturePanic => Err("panicked"),
                             _ => Err("down"),
@@ -767,6 +781,10 @@ fn run(cfg: ModelConfig, default_max: bool, ops: &[Op]) -> Result<Model, TestCas
                         mr
                     ),
                 }
+            }
+            Op::FutureNeverPolled => {
+                // Admission happens when the future is first polled.
+                drop(cb.call_future(async { Ok::<u32, &str>(7) }));
             }
             Op::Advance(adv) => {
                 // The instant `delta` ns from a deadline (in ticks), as a move from now.
