@@ -4,7 +4,8 @@
 //!   `total == successful + failed + ignored + rejected`, while a clock thread moves time;
 //! - half-open: never more than `half_open_max_calls` probes held at once, no slot leaked;
 //! - transitions: the listener log is legal and balanced (see `check_log`);
-//! - `retry_after` never exceeds `timeout` while the open period churns.
+//! - `retry_after` never exceeds `timeout` while the open period churns;
+//! - successive `metrics()` snapshots taken under traffic never go backwards.
 //!
 //! The quick ones run in `cargo test`; the heavy ones are `#[ignore]`d and meant for release
 //! builds in CI:
@@ -199,6 +200,26 @@ fn check_counters(m: &Metrics, total: &Tally) {
     assert_eq!(m.rejected_calls, total.rejected, "{m:?} vs {total:?}");
 }
 
+/// Every counter of a later snapshot is at least that of an earlier one from the same
+/// thread (each is a sum of cells that only grow, read in a fixed order).
+fn check_monotonic(earlier: &Metrics, later: &Metrics) {
+    let fields = |m: &Metrics| {
+        [
+            m.total_calls,
+            m.successful_calls,
+            m.failed_calls,
+            m.ignored_calls,
+            m.rejected_calls,
+            m.state_transitions,
+        ]
+    };
+    let (a, b) = (fields(earlier), fields(later));
+    assert!(
+        a.iter().zip(&b).all(|(x, y)| x <= y),
+        "metrics went backwards: {earlier:?} then {later:?}"
+    );
+}
+
 /// A listener log: every `(from, to)` notification, in the order the listeners pushed them.
 type Log = Arc<Mutex<Vec<(State, State)>>>;
 
@@ -275,7 +296,8 @@ const MACHINE_EDGES: [(State, State); 4] = [
 
 /// Runs `threads` workers of `calls` random calls each on `cb`, while a clock thread
 /// advances `mock` by `step(i, state)` on its i-th turn (`state` is the effective state it
-/// just read) and, if `chaos` is set, also calls `force_open` / `reset` now and then.
+/// just read) and, if `chaos` is set, also calls `force_open` / `reset` now and then, and a
+/// reader thread checks that successive `metrics()` snapshots never go backwards.
 /// Returns the summed tallies.
 fn hammer(
     cb: &Arc<CircuitBreaker>,
@@ -302,6 +324,18 @@ fn hammer(
                     }
                 }
                 i += 1;
+                thread::yield_now();
+            }
+        });
+        s.spawn(|| {
+            let mut prev = cb.metrics();
+            // Relaxed: as above.
+            while !done.load(Ordering::Relaxed) {
+                let m = cb.metrics();
+                check_monotonic(&prev, &m);
+                // The other queries under traffic: they must return, whatever they say.
+                let _ = (cb.state(), cb.is_available());
+                prev = m;
                 thread::yield_now();
             }
         });
