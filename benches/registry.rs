@@ -129,11 +129,24 @@ fn get_scenarios(n: usize) -> Vec<(String, &'static str, Op)> {
         (format!("get_same_{size}"), "rwlock_map", |f, _, _| {
             black_box(f.baseline.get(black_box(&f.names[0])).unwrap());
         }),
+        // The borrowing lookup: no `Arc` clone, so no shared reference-count write.
+        (format!("get_same_{size}"), "registry_with", |f, _, _| {
+            black_box(
+                f.registry
+                    .with(black_box(&f.names[0]), |b| black_box(b).name().len()),
+            );
+        }),
         (format!("get_spread_{size}"), "registry", |f, t, i| {
             black_box(f.registry.get(black_box(f.spread(t, i))).unwrap());
         }),
         (format!("get_spread_{size}"), "rwlock_map", |f, t, i| {
             black_box(f.baseline.get(black_box(f.spread(t, i))).unwrap());
+        }),
+        (format!("get_spread_{size}"), "registry_with", |f, t, i| {
+            black_box(
+                f.registry
+                    .with(black_box(f.spread(t, i)), |b| black_box(b).name().len()),
+            );
         }),
     ]
 }

@@ -281,6 +281,29 @@ impl Registry {
         self.store.get(name)
     }
 
+    /// Runs `f` on the breaker named `name`, without cloning its `Arc`; `None` when there is
+    /// no such breaker.
+    ///
+    /// [`get`](Self::get) returns an `Arc`, and cloning and dropping it are two
+    /// read-modify-writes on the breaker's reference count, a cache line every core that
+    /// looks the same name up writes. `with` borrows the breaker instead: the lookup writes
+    /// nothing shared, so cores calling the same breaker by name do not serialize.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use breakerbox::{Config, Registry};
+    ///
+    /// let registry = Registry::new();
+    /// registry.get_or_create("search", Config::default());
+    /// let answer = registry.with("search", |breaker| breaker.call(|| Ok::<_, ()>(42)));
+    /// assert_eq!(answer.unwrap().unwrap(), 42);
+    /// assert!(registry.with("missing", |_| ()).is_none());
+    /// ```
+    pub fn with<R>(&self, name: &str, f: impl FnOnce(&CircuitBreaker) -> R) -> Option<R> {
+        self.store.with(name, f)
+    }
+
     /// The breaker named `name`, created with `config` if there is none.
     ///
     /// An existing breaker keeps its own configuration: `config` is then unused.
@@ -629,6 +652,10 @@ impl Store {
         self.0.pin().get(name).map(Arc::clone)
     }
 
+    fn with<R>(&self, name: &str, f: impl FnOnce(&CircuitBreaker) -> R) -> Option<R> {
+        self.0.pin().get(name).map(|breaker| f(breaker))
+    }
+
     /// Called with the name's writer shard locked and the name absent.
     fn insert(&self, breaker: Arc<CircuitBreaker>) {
         let map = self.0.pin();
@@ -680,6 +707,11 @@ impl Store {
 
     fn get(&self, name: &str) -> Option<Arc<CircuitBreaker>> {
         self.with_read(|map| map.get(name).map(Arc::clone))
+    }
+
+    /// Clones the `Arc` and releases the lock before `f` runs: `f` may use the registry.
+    fn with<R>(&self, name: &str, f: impl FnOnce(&CircuitBreaker) -> R) -> Option<R> {
+        self.get(name).map(|breaker| f(&breaker))
     }
 
     fn insert(&self, breaker: Arc<CircuitBreaker>) {

@@ -845,3 +845,24 @@ fn dropping_a_registry_drops_its_breakers() {
         "the registry released its reference"
     );
 }
+
+#[test]
+fn with_borrows_the_named_breaker_and_may_use_the_registry() {
+    let registry = Registry::new();
+    let a = registry.get_or_create("with-a", Config::default());
+    assert_eq!(
+        registry.with("with-a", |b| b.name().to_owned()),
+        Some("with-a".to_owned())
+    );
+    assert!(registry.with("with-missing", |_| ()).is_none());
+    // `f` may call back into the registry, writes included, without deadlock.
+    let removed = registry.with("with-a", |b| {
+        b.force_open();
+        registry.get_or_create("with-b", Config::default());
+        registry.remove("with-a").is_some()
+    });
+    assert_eq!(removed, Some(true));
+    assert_eq!(a.state(), breakerbox::State::Open);
+    assert!(registry.get("with-b").is_some());
+    assert!(registry.get("with-a").is_none());
+}
