@@ -167,6 +167,12 @@ impl Model {
 
     /// Moves the stored state to `to`: a new generation, counted, notified when the state
     /// changes; the per-state counters start afresh.
+    ///
+    /// "Changes" compares *stored* states (API.md leaves this open for `reset` and
+    /// `force_open`): `reset` on an open breaker whose timeout has passed (effective
+    /// HalfOpen) is Open → Closed, and `force_open` on a half-open breaker whose half-open
+    /// timeout has passed (effective Open) is a counted HalfOpen → Open. This keeps every
+    /// notification's `from` equal to the previous one's `to`.
     fn transition(&mut self, to: State) {
         let from = self.stored;
         self.generation += 1;
