@@ -6,13 +6,13 @@
 //! its tests are empty, so a plain `cargo test --workspace` builds nothing here.
 //!
 //! What lives here:
-//! - [`check`]: runs one model under a bounded [`loom::model::Builder`] and prints how many
+//! - `check`: runs one model under a bounded `loom::model::Builder` and prints how many
 //!   executions loom explored and how long it took;
-//! - [`Fixture`]: a breaker on a mock clock, shared with [`std::sync::Arc`] (the receiver
-//!   type of `try_acquire_owned`), with a [`Transitions`] recorder attached as its listener;
-//! - [`Reached`]: the set of end observations seen across all executions of a model, so a
+//! - `Fixture`: a breaker on a mock clock, shared with `std::sync::Arc` (the receiver
+//!   type of `try_acquire_owned`), with a `Transitions` recorder attached as its listener;
+//! - `Reached`: the set of end observations seen across all executions of a model, so a
 //!   test can assert that every sequential order it enumerated is actually reached;
-//! - [`config`]: a builder preset with tiny thresholds and the model timeouts.
+//! - `config`: a builder preset with tiny thresholds and the model timeouts.
 //!
 //! # Coverage, and a loom limitation the models work around
 //!
@@ -22,7 +22,7 @@
 //! state word, so a model whose main thread races a spawned one may run a single execution.
 //! Hence: racing work runs on spawned threads (the main thread sets up, joins, checks), and
 //! every model whose end state depends on the interleaving inserts its end observation in a
-//! [`Reached`] set and asserts after [`check`] that *every* sequential order it enumerated
+//! `Reached` set and asserts after `check` that *every* sequential order it enumerated
 //! was reached, so a silently unexplored order fails the test instead of passing it.
 //!
 //! Test-side bookkeeping (listener log, reached set, execution counter) uses `std` types on
