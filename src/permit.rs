@@ -68,24 +68,22 @@ fn unrecorded() -> Outcome {
 pub struct Permit<'a> {
     breaker: &'a CircuitBreaker,
     ticket: Ticket,
-    armed: bool,
 }
 
 impl<'a> Permit<'a> {
+    #[inline]
     pub(crate) fn new(breaker: &'a CircuitBreaker, ticket: Ticket) -> Permit<'a> {
-        Permit {
-            breaker,
-            ticket,
-            armed: true,
-        }
+        Permit { breaker, ticket }
     }
 
     /// Records how the call went.
     #[inline]
-    pub fn record_outcome(mut self, outcome: Outcome) {
-        self.armed = false;
-        self.breaker
-            .settle(self.breaker.cells(), self.ticket, outcome);
+    pub fn record_outcome(self, outcome: Outcome) {
+        let (breaker, ticket) = (self.breaker, self.ticket);
+        // The permit owns nothing to free: forgetting it only skips `Drop`, which would
+        // record a second outcome.
+        std::mem::forget(self);
+        breaker.settle(breaker.cells(), ticket, outcome);
     }
 
     /// Records [`Outcome::Success`].
@@ -102,12 +100,10 @@ impl<'a> Permit<'a> {
 }
 
 impl Drop for Permit<'_> {
-    #[inline]
+    /// Reached only without a recorded outcome: `record_outcome` forgets the permit.
     fn drop(&mut self) {
-        if self.armed {
-            self.breaker
-                .settle(self.breaker.cells(), self.ticket, unrecorded());
-        }
+        self.breaker
+            .settle(self.breaker.cells(), self.ticket, unrecorded());
     }
 }
 
