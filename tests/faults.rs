@@ -6,54 +6,12 @@ use std::mem;
 use std::sync::Arc;
 use std::time::Duration;
 
-use breakerbox::quanta::{Clock, Mock};
-use breakerbox::{CircuitBreaker, Config, Outcome, Rejected, State};
+use breakerbox::{Config, Outcome, State};
 
-const TIMEOUT: Duration = Duration::from_secs(10);
-const HALF_OPEN_TIMEOUT: Duration = Duration::from_secs(5);
-const NS: Duration = Duration::from_nanos(1);
-const US: Duration = Duration::from_micros(1);
+mod common;
+use common::{breaker, config, fail, rejected, succeed, HALF_OPEN_TIMEOUT, NS, TIMEOUT, US};
+
 const DAY: Duration = Duration::from_secs(86_400);
-
-fn config(failures: u32, successes: u32, max_calls: u32) -> Config {
-    Config::builder()
-        .failure_threshold(failures)
-        .success_threshold(successes)
-        .timeout(TIMEOUT)
-        .half_open_timeout(HALF_OPEN_TIMEOUT)
-        .half_open_max_calls(max_calls)
-        .build()
-        .expect("valid test config")
-}
-
-fn breaker(config: Config) -> (CircuitBreaker, Arc<Mock>) {
-    let (clock, mock) = Clock::mock();
-    (CircuitBreaker::with_clock("test", config, clock), mock)
-}
-
-fn fail(b: &CircuitBreaker) {
-    match b.try_acquire() {
-        Ok(p) => p.failure(),
-        Err(r) => panic!("expected admission, rejected: {r:?}"),
-    }
-}
-
-fn succeed(b: &CircuitBreaker) {
-    match b.try_acquire() {
-        Ok(p) => p.success(),
-        Err(r) => panic!("expected admission, rejected: {r:?}"),
-    }
-}
-
-fn rejected(b: &CircuitBreaker) -> Rejected {
-    match b.try_acquire() {
-        Ok(p) => {
-            p.record_outcome(Outcome::Ignored);
-            panic!("expected a rejection in state {:?}", b.state());
-        }
-        Err(r) => r,
-    }
-}
 
 #[test]
 fn a_leaked_probe_is_freed_by_the_half_open_timeout() {

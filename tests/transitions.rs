@@ -2,72 +2,12 @@
 //! by outcomes, by the first admitted call after the open timeout, and by `reset` /
 //! `force_open` (API.md, Semantics 1–3 and 7). Time comes from quanta's mock clock.
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use breakerbox::quanta::{Clock, Mock};
-use breakerbox::{CircuitBreaker, Config, Metrics, Outcome, Registry, Rejected, State};
+use breakerbox::{CircuitBreaker, Outcome, Registry, State};
 
-const TIMEOUT: Duration = Duration::from_secs(10);
-const HALF_OPEN_TIMEOUT: Duration = Duration::from_secs(5);
-const US: Duration = Duration::from_micros(1);
-const NS: Duration = Duration::from_nanos(1);
-
-fn config(failures: u32, successes: u32, max_calls: u32) -> Config {
-    Config::builder()
-        .failure_threshold(failures)
-        .success_threshold(successes)
-        .timeout(TIMEOUT)
-        .half_open_timeout(HALF_OPEN_TIMEOUT)
-        .half_open_max_calls(max_calls)
-        .build()
-        .expect("valid test config")
-}
-
-fn breaker(config: Config) -> (CircuitBreaker, Arc<Mock>) {
-    let (clock, mock) = Clock::mock();
-    (CircuitBreaker::with_clock("test", config, clock), mock)
-}
-
-fn fail(b: &CircuitBreaker) {
-    match b.try_acquire() {
-        Ok(p) => p.failure(),
-        Err(r) => panic!("expected admission, rejected: {r:?}"),
-    }
-}
-
-fn succeed(b: &CircuitBreaker) {
-    match b.try_acquire() {
-        Ok(p) => p.success(),
-        Err(r) => panic!("expected admission, rejected: {r:?}"),
-    }
-}
-
-fn rejected(b: &CircuitBreaker) -> Rejected {
-    match b.try_acquire() {
-        Ok(p) => {
-            p.record_outcome(Outcome::Ignored);
-            panic!("expected a rejection in state {:?}", b.state());
-        }
-        Err(r) => r,
-    }
-}
-
-fn assert_balanced(m: &Metrics) {
-    assert_eq!(
-        m.total_calls,
-        m.successful_calls + m.failed_calls + m.ignored_calls + m.rejected_calls,
-        "invariant broken: {m:?}"
-    );
-}
-
-/// Opens `b` (failure threshold `n`) with `n` failures.
-fn trip(b: &CircuitBreaker, n: u32) {
-    for _ in 0..n {
-        fail(b);
-    }
-    assert_eq!(b.state(), State::Open);
-}
+mod common;
+use common::{assert_balanced, breaker, config, fail, rejected, succeed, trip, NS, TIMEOUT, US};
 
 fn assert_send_sync<T: Send + Sync>() {}
 
