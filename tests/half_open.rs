@@ -5,53 +5,12 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use breakerbox::quanta::{Clock, Mock};
-use breakerbox::{CircuitBreaker, Config, Metrics, Outcome, Rejected, State};
+use breakerbox::{CircuitBreaker, Outcome, State};
 
-const TIMEOUT: Duration = Duration::from_secs(10);
-const HALF_OPEN_TIMEOUT: Duration = Duration::from_secs(5);
-const NS: Duration = Duration::from_nanos(1);
-const US: Duration = Duration::from_micros(1);
-
-fn config(successes: u32, max_calls: u32) -> Config {
-    Config::builder()
-        .failure_threshold(1)
-        .success_threshold(successes)
-        .timeout(TIMEOUT)
-        .half_open_timeout(HALF_OPEN_TIMEOUT)
-        .half_open_max_calls(max_calls)
-        .build()
-        .expect("valid test config")
-}
-
-/// A breaker that has been open for exactly `TIMEOUT`: effective state HalfOpen, no
-/// probe admitted yet.
-fn half_open(config: Config) -> (CircuitBreaker, Arc<Mock>) {
-    let (clock, mock) = Clock::mock();
-    let b = CircuitBreaker::with_clock("test", config, clock);
-    b.try_acquire().expect("closed").failure();
-    assert_eq!(b.state(), State::Open);
-    mock.increment(TIMEOUT);
-    assert_eq!(b.state(), State::HalfOpen);
-    (b, mock)
-}
-
-fn succeed(b: &CircuitBreaker) {
-    match b.try_acquire() {
-        Ok(p) => p.success(),
-        Err(r) => panic!("expected admission, rejected: {r:?}"),
-    }
-}
-
-fn rejected(b: &CircuitBreaker) -> Rejected {
-    match b.try_acquire() {
-        Ok(p) => {
-            p.record_outcome(Outcome::Ignored);
-            panic!("expected a rejection in state {:?}", b.state());
-        }
-        Err(r) => r,
-    }
-}
+mod common;
+use common::{
+    assert_balanced, config, half_open, rejected, succeed, HALF_OPEN_TIMEOUT, NS, TIMEOUT, US,
+};
 
 fn assert_full(b: &CircuitBreaker) {
     assert_eq!(b.state(), State::HalfOpen);
@@ -62,17 +21,9 @@ fn assert_full(b: &CircuitBreaker) {
     assert_eq!(r.name(), "test");
 }
 
-fn assert_balanced(m: &Metrics) {
-    assert_eq!(
-        m.total_calls,
-        m.successful_calls + m.failed_calls + m.ignored_calls + m.rejected_calls,
-        "invariant broken: {m:?}"
-    );
-}
-
 #[test]
 fn at_most_max_calls_permits_are_outstanding() {
-    let (b, _mock) = half_open(config(3, 2));
+    let (b, _mock) = half_open(config(1, 3, 2));
     let p1 = b.try_acquire().expect("probe 1");
     assert!(b.is_available());
     let p2 = b.try_acquire().expect("probe 2");
@@ -99,7 +50,7 @@ fn at_most_max_calls_permits_are_outstanding() {
 
 #[test]
 fn one_slot_with_a_higher_success_threshold_probes_one_at_a_time() {
-    let (b, _mock) = half_open(config(3, 1));
+    let (b, _mock) = half_open(config(1, 3, 1));
     for i in 0..3 {
         let p = b.try_acquire().expect("probe");
         assert_full(&b);
@@ -115,7 +66,7 @@ fn one_slot_with_a_higher_success_threshold_probes_one_at_a_time() {
 
 #[test]
 fn an_ignored_outcome_frees_its_slot_and_counts_for_nothing() {
-    let (b, _mock) = half_open(config(2, 1));
+    let (b, _mock) = half_open(config(1, 2, 1));
     let p = b.try_acquire().expect("probe");
     assert_full(&b);
     p.record_outcome(Outcome::Ignored);
@@ -136,7 +87,7 @@ fn an_ignored_outcome_frees_its_slot_and_counts_for_nothing() {
 
 #[test]
 fn a_failure_with_other_probes_outstanding_reopens() {
-    let (b, _mock) = half_open(config(2, 3));
+    let (b, _mock) = half_open(config(1, 2, 3));
     let p1 = b.try_acquire().expect("probe 1");
     let p2 = b.try_acquire().expect("probe 2");
     p1.failure();
@@ -148,7 +99,7 @@ fn a_failure_with_other_probes_outstanding_reopens() {
 
 #[test]
 fn the_half_open_period_starts_at_the_first_admitted_call() {
-    let (b, mock) = half_open(config(2, 2));
+    let (b, mock) = half_open(config(1, 2, 2));
     // Effective half-open for a long time, without any call: no period has started.
     mock.increment(HALF_OPEN_TIMEOUT * 10);
     assert_eq!(b.state(), State::HalfOpen);
@@ -162,7 +113,7 @@ fn the_half_open_period_starts_at_the_first_admitted_call() {
 
 #[test]
 fn half_open_timeout_makes_the_effective_state_open() {
-    let (b, mock) = half_open(config(2, 2));
+    let (b, mock) = half_open(config(1, 2, 2));
     succeed(&b);
     let before = b.metrics();
     assert_eq!(before.state_transitions, 2);
@@ -210,7 +161,7 @@ fn half_open_timeout_makes_the_effective_state_open() {
 
 #[test]
 fn half_open_timeout_applies_with_no_outcome_recorded_yet() {
-    let (b, mock) = half_open(config(1, 1));
+    let (b, mock) = half_open(config(1, 1, 1));
     let p = b.try_acquire().expect("probe");
     mock.increment(HALF_OPEN_TIMEOUT);
     assert_eq!(b.state(), State::Open);
@@ -227,7 +178,7 @@ fn half_open_timeout_applies_with_no_outcome_recorded_yet() {
 
 #[test]
 fn outcomes_after_the_half_open_timeout_neither_close_nor_reopen() {
-    let (b, mock) = half_open(config(1, 3));
+    let (b, mock) = half_open(config(1, 1, 3));
     let p1 = b.try_acquire().expect("probe 1");
     let p2 = b.try_acquire().expect("probe 2");
     let p3 = b.try_acquire().expect("probe 3");
@@ -256,7 +207,7 @@ fn outcomes_after_the_half_open_timeout_neither_close_nor_reopen() {
 
 #[test]
 fn outcomes_after_the_move_to_open_do_not_free_new_slots() {
-    let (b, mock) = half_open(config(2, 1));
+    let (b, mock) = half_open(config(1, 2, 1));
     let stuck = b.try_acquire().expect("probe");
     mock.increment(HALF_OPEN_TIMEOUT);
     let _ = rejected(&b); // moves to Open
@@ -275,7 +226,7 @@ fn outcomes_after_the_move_to_open_do_not_free_new_slots() {
 
 #[test]
 fn a_closed_breaker_ignores_the_half_open_timeout() {
-    let (b, mock) = half_open(config(1, 1));
+    let (b, mock) = half_open(config(1, 1, 1));
     succeed(&b);
     assert_eq!(b.state(), State::Closed);
     mock.increment(HALF_OPEN_TIMEOUT * 3);
@@ -286,7 +237,7 @@ fn a_closed_breaker_ignores_the_half_open_timeout() {
 
 #[test]
 fn max_calls_above_the_success_threshold() {
-    let (b, _mock) = half_open(config(1, 4));
+    let (b, _mock) = half_open(config(1, 1, 4));
     let permits: Vec<_> = (0..4).map(|_| b.try_acquire().expect("probe")).collect();
     assert_full(&b);
     let mut permits = permits.into_iter();
@@ -308,7 +259,7 @@ fn racing_threads_get_exactly_max_calls_probes() {
     use std::sync::{Barrier, Mutex};
 
     const THREADS: usize = 8;
-    let (b, _mock) = half_open(config(5, 3));
+    let (b, _mock) = half_open(config(1, 5, 3));
     let b = Arc::new(b);
     let events: Arc<Mutex<Vec<(State, State)>>> = Arc::default();
     let sink = Arc::clone(&events);

@@ -5,24 +5,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use breakerbox::quanta::{Clock, Mock};
-use breakerbox::{CircuitBreaker, Config, Metrics, Outcome, State};
+use breakerbox::{CircuitBreaker, Metrics, Outcome, State};
 
-const TIMEOUT: Duration = Duration::from_secs(10);
-const HALF_OPEN_TIMEOUT: Duration = Duration::from_secs(5);
-
-fn breaker(failures: u32, successes: u32, max_calls: u32) -> (CircuitBreaker, Arc<Mock>) {
-    let config = Config::builder()
-        .failure_threshold(failures)
-        .success_threshold(successes)
-        .timeout(TIMEOUT)
-        .half_open_timeout(HALF_OPEN_TIMEOUT)
-        .half_open_max_calls(max_calls)
-        .build()
-        .expect("valid test config");
-    let (clock, mock) = Clock::mock();
-    (CircuitBreaker::with_clock("test", config, clock), mock)
-}
+mod common;
+use common::{assert_balanced, breaker, config, rejected, HALF_OPEN_TIMEOUT, TIMEOUT};
 
 fn record(b: &CircuitBreaker, outcome: Outcome) {
     match b.try_acquire() {
@@ -31,24 +17,13 @@ fn record(b: &CircuitBreaker, outcome: Outcome) {
     }
 }
 
-fn reject(b: &CircuitBreaker) {
-    if let Ok(p) = b.try_acquire() {
-        p.record_outcome(Outcome::Ignored);
-        panic!("expected a rejection in state {:?}", b.state());
-    }
-}
-
 fn sum(m: &Metrics) -> u64 {
     m.successful_calls + m.failed_calls + m.ignored_calls + m.rejected_calls
 }
 
-fn assert_balanced(m: &Metrics) {
-    assert_eq!(m.total_calls, sum(m), "invariant broken: {m:?}");
-}
-
 #[test]
 fn a_new_breaker_has_empty_metrics() {
-    let (b, _mock) = breaker(3, 1, 1);
+    let (b, _mock) = breaker(config(3, 1, 1));
     let m = b.metrics();
     assert_eq!(
         m,
@@ -69,7 +44,7 @@ fn a_new_breaker_has_empty_metrics() {
 
 #[test]
 fn every_counter_counts_exactly() {
-    let (b, mock) = breaker(3, 1, 1);
+    let (b, mock) = breaker(config(3, 1, 1));
     record(&b, Outcome::Success);
     record(&b, Outcome::Success);
     record(&b, Outcome::Ignored);
@@ -89,9 +64,9 @@ fn every_counter_counts_exactly() {
 
     record(&b, Outcome::Failure);
     record(&b, Outcome::Failure);
-    reject(&b);
-    reject(&b);
-    reject(&b);
+    rejected(&b);
+    rejected(&b);
+    rejected(&b);
     let m = b.metrics();
     assert_eq!(
         (
@@ -110,7 +85,7 @@ fn every_counter_counts_exactly() {
 
     mock.increment(TIMEOUT);
     let p = b.try_acquire().expect("probe");
-    reject(&b); // the slot is taken
+    rejected(&b); // the slot is taken
     p.success();
     let m = b.metrics();
     assert_eq!(
@@ -130,7 +105,7 @@ fn every_counter_counts_exactly() {
 
 #[test]
 fn an_outstanding_permit_is_counted_in_total_only() {
-    let (b, _mock) = breaker(3, 1, 1);
+    let (b, _mock) = breaker(config(3, 1, 1));
     let p1 = b.try_acquire().expect("closed");
     let p2 = b.try_acquire().expect("closed");
     let m = b.metrics();
@@ -144,7 +119,7 @@ fn an_outstanding_permit_is_counted_in_total_only() {
 
 #[test]
 fn call_and_call_with_are_counted() {
-    let (b, _mock) = breaker(3, 1, 1);
+    let (b, _mock) = breaker(config(3, 1, 1));
     let _ = b.call(|| Ok::<_, &str>(()));
     let _ = b.call(|| Err::<(), _>("down"));
     let _ = b.call_with(|_: &&str| false, || Err::<(), _>("not found"));
@@ -165,7 +140,7 @@ fn call_and_call_with_are_counted() {
 
 #[test]
 fn the_invariant_holds_through_every_state_and_stale_outcome() {
-    let (b, mock) = breaker(2, 2, 2);
+    let (b, mock) = breaker(config(2, 2, 2));
     let mut stale = Vec::new();
     for round in 0..10u32 {
         stale.push(b.try_acquire().expect("closed"));
@@ -173,7 +148,7 @@ fn the_invariant_holds_through_every_state_and_stale_outcome() {
         record(&b, Outcome::Failure);
         record(&b, Outcome::Failure);
         assert_eq!(b.state(), State::Open);
-        reject(&b);
+        rejected(&b);
         mock.increment(TIMEOUT);
         let p = b.try_acquire().expect("probe");
         if round % 2 == 0 {
@@ -183,7 +158,7 @@ fn the_invariant_holds_through_every_state_and_stale_outcome() {
         } else {
             p.record_outcome(Outcome::Ignored);
             mock.increment(HALF_OPEN_TIMEOUT);
-            reject(&b);
+            rejected(&b);
             mock.increment(TIMEOUT);
             b.reset();
         }
@@ -209,7 +184,7 @@ fn the_invariant_holds_through_every_state_and_stale_outcome() {
 
 #[test]
 fn state_is_the_effective_state() {
-    let (b, mock) = breaker(1, 1, 1);
+    let (b, mock) = breaker(config(1, 1, 1));
     record(&b, Outcome::Failure);
     assert_eq!(b.metrics().state, State::Open);
     mock.increment(TIMEOUT);
@@ -224,7 +199,7 @@ fn state_is_the_effective_state() {
 
 #[test]
 fn queries_never_change_the_metrics() {
-    let (b, mock) = breaker(1, 1, 1);
+    let (b, mock) = breaker(config(1, 1, 1));
     record(&b, Outcome::Failure);
     mock.increment(TIMEOUT);
     let first = b.metrics();
@@ -246,7 +221,7 @@ fn queries_never_change_the_metrics() {
 
 #[test]
 fn state_transitions_counts_each_kind_of_transition_once() {
-    let (b, mock) = breaker(1, 1, 1);
+    let (b, mock) = breaker(config(1, 1, 1));
     let t = |b: &CircuitBreaker| b.metrics().state_transitions;
     record(&b, Outcome::Failure); // Closed → Open
     assert_eq!(t(&b), 1);
@@ -256,9 +231,9 @@ fn state_transitions_counts_each_kind_of_transition_once() {
     assert_eq!(t(&b), 2);
     mock.increment(HALF_OPEN_TIMEOUT);
     assert_eq!(t(&b), 2);
-    reject(&b); // HalfOpen → Open
+    rejected(&b); // HalfOpen → Open
     assert_eq!(t(&b), 3);
-    reject(&b);
+    rejected(&b);
     p.failure(); // stale
     assert_eq!(t(&b), 3);
     b.force_open(); // Open → Open: no transition
@@ -277,7 +252,7 @@ fn state_transitions_counts_each_kind_of_transition_once() {
 
 #[test]
 fn consecutive_failures_is_zero_outside_closed() {
-    let (b, mock) = breaker(3, 2, 2);
+    let (b, mock) = breaker(config(3, 2, 2));
     record(&b, Outcome::Failure);
     record(&b, Outcome::Failure);
     assert_eq!(b.metrics().consecutive_failures, 2);
@@ -301,7 +276,7 @@ fn consecutive_failures_is_zero_outside_closed() {
 
 #[test]
 fn last_failure_time_is_set_by_failures_only() {
-    let (b, mock) = breaker(2, 1, 1);
+    let (b, mock) = breaker(config(2, 1, 1));
     record(&b, Outcome::Success);
     record(&b, Outcome::Ignored);
     assert_eq!(b.metrics().last_failure_time, None);
@@ -316,7 +291,7 @@ fn last_failure_time_is_set_by_failures_only() {
     assert_eq!(b.metrics().last_failure_time, first);
     b.force_open();
     mock.increment(Duration::from_secs(1));
-    reject(&b);
+    rejected(&b);
     assert_eq!(b.metrics().last_failure_time, first);
     b.reset();
     // reset keeps the metrics.
@@ -325,7 +300,7 @@ fn last_failure_time_is_set_by_failures_only() {
 
 #[test]
 fn last_state_change_is_set_by_transitions_only() {
-    let (b, mock) = breaker(1, 1, 1);
+    let (b, mock) = breaker(config(1, 1, 1));
     record(&b, Outcome::Success);
     b.reset();
     assert_eq!(b.metrics().last_state_change, None);
@@ -333,7 +308,7 @@ fn last_state_change_is_set_by_transitions_only() {
     let opened = b.metrics().last_state_change;
     assert!(opened.is_some());
     mock.increment(Duration::from_secs(1));
-    reject(&b);
+    rejected(&b);
     b.force_open(); // already open: not a state change
     mock.increment(TIMEOUT);
     let _ = b.state();
@@ -346,12 +321,12 @@ fn last_state_change_is_set_by_transitions_only() {
 
 #[test]
 fn metrics_are_kept_across_reset() {
-    let (b, _mock) = breaker(2, 1, 1);
+    let (b, _mock) = breaker(config(2, 1, 1));
     record(&b, Outcome::Success);
     record(&b, Outcome::Ignored);
     record(&b, Outcome::Failure);
     record(&b, Outcome::Failure);
-    reject(&b);
+    rejected(&b);
     let before = b.metrics();
     b.reset();
     let after = b.metrics();
@@ -367,7 +342,7 @@ fn metrics_are_kept_across_reset() {
 
 #[test]
 fn metrics_from_many_threads_add_up() {
-    let (b, _mock) = breaker(1000, 1, 1);
+    let (b, _mock) = breaker(config(1000, 1, 1));
     let b = Arc::new(b);
     let threads: Vec<_> = (0..4)
         .map(|i| {
@@ -402,7 +377,7 @@ fn metrics_from_many_threads_add_up() {
 fn counts_stay_exact_across_many_short_lived_threads() {
     // Threads come and go (their counter stripes are handed to later threads): no count
     // may be lost or doubled.
-    let (b, _mock) = breaker(1000, 1, 1);
+    let (b, _mock) = breaker(config(1000, 1, 1));
     let b = Arc::new(b);
     for _batch in 0..10 {
         let threads: Vec<_> = (0..20)

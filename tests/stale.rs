@@ -6,60 +6,16 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use breakerbox::quanta::{Clock, Mock};
-use breakerbox::{CircuitBreaker, Config, Metrics, Outcome, Rejected, State};
+use breakerbox::{Outcome, State};
 
-const TIMEOUT: Duration = Duration::from_secs(10);
-const HALF_OPEN_TIMEOUT: Duration = Duration::from_secs(5);
-
-fn breaker(failures: u32, successes: u32, max_calls: u32) -> (CircuitBreaker, Arc<Mock>) {
-    let config = Config::builder()
-        .failure_threshold(failures)
-        .success_threshold(successes)
-        .timeout(TIMEOUT)
-        .half_open_timeout(HALF_OPEN_TIMEOUT)
-        .half_open_max_calls(max_calls)
-        .build()
-        .expect("valid test config");
-    let (clock, mock) = Clock::mock();
-    (CircuitBreaker::with_clock("test", config, clock), mock)
-}
-
-fn fail(b: &CircuitBreaker) {
-    match b.try_acquire() {
-        Ok(p) => p.failure(),
-        Err(r) => panic!("expected admission, rejected: {r:?}"),
-    }
-}
-
-fn succeed(b: &CircuitBreaker) {
-    match b.try_acquire() {
-        Ok(p) => p.success(),
-        Err(r) => panic!("expected admission, rejected: {r:?}"),
-    }
-}
-
-fn rejected(b: &CircuitBreaker) -> Rejected {
-    match b.try_acquire() {
-        Ok(p) => {
-            p.record_outcome(Outcome::Ignored);
-            panic!("expected a rejection in state {:?}", b.state());
-        }
-        Err(r) => r,
-    }
-}
-
-fn assert_balanced(m: &Metrics) {
-    assert_eq!(
-        m.total_calls,
-        m.successful_calls + m.failed_calls + m.ignored_calls + m.rejected_calls,
-        "invariant broken: {m:?}"
-    );
-}
+mod common;
+use common::{
+    assert_balanced, breaker, config, fail, rejected, succeed, HALF_OPEN_TIMEOUT, TIMEOUT,
+};
 
 #[test]
 fn closed_permits_recorded_while_open_only_count() {
-    let (b, mock) = breaker(2, 1, 1);
+    let (b, mock) = breaker(config(2, 1, 1));
     let late_success = b.try_acquire().expect("closed");
     let late_failure = b.try_acquire().expect("closed");
     let late_ignored = b.try_acquire().expect("closed");
@@ -86,7 +42,7 @@ fn closed_permits_recorded_while_open_only_count() {
 
 #[test]
 fn closed_permits_recorded_in_half_open_neither_count_nor_free_slots() {
-    let (b, mock) = breaker(1, 1, 1);
+    let (b, mock) = breaker(config(1, 1, 1));
     let old_a = b.try_acquire().expect("closed");
     let old_b = b.try_acquire().expect("closed");
     let old_c = b.try_acquire().expect("closed");
@@ -119,7 +75,7 @@ fn closed_permits_recorded_in_half_open_neither_count_nor_free_slots() {
 
 #[test]
 fn probes_of_an_earlier_half_open_period_are_stale() {
-    let (b, mock) = breaker(1, 2, 2);
+    let (b, mock) = breaker(config(1, 2, 2));
     fail(&b);
     mock.increment(TIMEOUT);
     let old = b.try_acquire().expect("probe of period 1");
@@ -141,7 +97,7 @@ fn probes_of_an_earlier_half_open_period_are_stale() {
 
 #[test]
 fn a_stale_failure_does_not_reopen_a_later_half_open_period() {
-    let (b, mock) = breaker(1, 1, 1);
+    let (b, mock) = breaker(config(1, 1, 1));
     fail(&b);
     mock.increment(TIMEOUT);
     let p1 = b.try_acquire().expect("probe of period 1");
@@ -157,7 +113,7 @@ fn a_stale_failure_does_not_reopen_a_later_half_open_period() {
 
 #[test]
 fn reset_on_a_closed_breaker_starts_a_new_generation() {
-    let (b, _mock) = breaker(2, 1, 1);
+    let (b, _mock) = breaker(config(2, 1, 1));
     let old = b.try_acquire().expect("closed");
     b.reset();
     assert_eq!(b.metrics().state_transitions, 0);
@@ -173,7 +129,7 @@ fn reset_on_a_closed_breaker_starts_a_new_generation() {
 
 #[test]
 fn a_stale_success_does_not_clear_the_current_streak() {
-    let (b, _mock) = breaker(3, 1, 1);
+    let (b, _mock) = breaker(config(3, 1, 1));
     let old = b.try_acquire().expect("closed");
     b.reset();
     fail(&b);
@@ -186,7 +142,7 @@ fn a_stale_success_does_not_clear_the_current_streak() {
 
 #[test]
 fn reset_from_half_open_makes_its_probes_stale() {
-    let (b, mock) = breaker(1, 2, 2);
+    let (b, mock) = breaker(config(1, 2, 2));
     fail(&b);
     mock.increment(TIMEOUT);
     let probe = b.try_acquire().expect("probe");
@@ -199,7 +155,7 @@ fn reset_from_half_open_makes_its_probes_stale() {
 
 #[test]
 fn force_open_makes_outstanding_permits_stale() {
-    let (b, mock) = breaker(1, 1, 1);
+    let (b, mock) = breaker(config(1, 1, 1));
     let old = b.try_acquire().expect("closed");
     b.force_open();
     mock.increment(TIMEOUT);
@@ -213,7 +169,7 @@ fn force_open_makes_outstanding_permits_stale() {
 
 #[test]
 fn force_open_from_half_open_makes_its_probes_stale() {
-    let (b, mock) = breaker(1, 1, 1);
+    let (b, mock) = breaker(config(1, 1, 1));
     fail(&b);
     mock.increment(TIMEOUT);
     let old = b.try_acquire().expect("probe of period 1");
@@ -229,7 +185,7 @@ fn force_open_from_half_open_makes_its_probes_stale() {
 
 #[test]
 fn permits_from_before_a_whole_cycle_are_stale_in_the_new_closed_period() {
-    let (b, mock) = breaker(2, 1, 1);
+    let (b, mock) = breaker(config(2, 1, 1));
     let old_1 = b.try_acquire().expect("closed");
     let old_2 = b.try_acquire().expect("closed");
     fail(&b);
@@ -249,7 +205,7 @@ fn permits_from_before_a_whole_cycle_are_stale_in_the_new_closed_period() {
 
 #[test]
 fn stale_owned_permits_behave_the_same() {
-    let (b, mock) = breaker(1, 1, 1);
+    let (b, mock) = breaker(config(1, 1, 1));
     let b = Arc::new(b);
     let old = b.try_acquire_owned().expect("closed");
     fail(&b);
