@@ -6,38 +6,17 @@
 use std::cell::Cell;
 use std::future::Future;
 use std::panic::{self, AssertUnwindSafe};
-use std::pin::Pin;
 use std::rc::Rc;
 use std::sync::Arc;
-use std::task::{Context, Poll};
+use std::task::Poll;
 use std::time::Duration;
 
-use breakerbox::quanta::{Clock, Mock};
-use breakerbox::{CircuitBreaker, Config, Error, Metrics, State};
+use breakerbox::{Error, State};
 use futures::executor::block_on;
 use futures::future::poll_fn;
-use futures::task::noop_waker;
 
-const TIMEOUT: Duration = Duration::from_secs(10);
-
-fn breaker(failures: u32, successes: u32, max_calls: u32) -> (CircuitBreaker, Arc<Mock>) {
-    let config = Config::builder()
-        .failure_threshold(failures)
-        .success_threshold(successes)
-        .timeout(TIMEOUT)
-        .half_open_timeout(Duration::from_secs(5))
-        .half_open_max_calls(max_calls)
-        .build()
-        .expect("valid test config");
-    let (clock, mock) = Clock::mock();
-    (CircuitBreaker::with_clock("test", config, clock), mock)
-}
-
-fn poll_once<F: Future + ?Sized>(fut: Pin<&mut F>) -> Poll<F::Output> {
-    let waker = noop_waker();
-    let mut cx = Context::from_waker(&waker);
-    fut.poll(&mut cx)
-}
+mod common;
+use common::{assert_balanced, breaker, config, poll_once, TIMEOUT};
 
 /// A future that is pending `pendings` times (waking itself each time), then yields
 /// `out`; `polls` counts how often it was polled.
@@ -56,17 +35,9 @@ fn pending_then<T>(pendings: usize, out: T, polls: Rc<Cell<usize>>) -> impl Futu
     })
 }
 
-fn assert_balanced(m: &Metrics) {
-    assert_eq!(
-        m.total_calls,
-        m.successful_calls + m.failed_calls + m.ignored_calls + m.rejected_calls,
-        "invariant broken: {m:?}"
-    );
-}
-
 #[test]
 fn admission_happens_on_the_first_poll_not_on_creation() {
-    let (b, _mock) = breaker(3, 1, 1);
+    let (b, _mock) = breaker(config(3, 1, 1));
     let polls = Rc::new(Cell::new(0));
     let fut = b.call_future(pending_then(1, Ok::<_, ()>(5), Rc::clone(&polls)));
     assert_eq!(b.metrics().total_calls, 0);
@@ -88,7 +59,7 @@ fn admission_happens_on_the_first_poll_not_on_creation() {
 
 #[test]
 fn a_future_created_while_closed_is_rejected_if_open_when_polled() {
-    let (b, mock) = breaker(3, 1, 1);
+    let (b, mock) = breaker(config(3, 1, 1));
     let polls = Rc::new(Cell::new(0));
     let fut = b.call_future(pending_then(0, Ok::<_, ()>(()), Rc::clone(&polls)));
     b.force_open();
@@ -113,7 +84,7 @@ fn a_future_created_while_closed_is_rejected_if_open_when_polled() {
 
 #[test]
 fn a_future_created_while_open_is_admitted_if_closed_when_polled() {
-    let (b, _mock) = breaker(3, 1, 1);
+    let (b, _mock) = breaker(config(3, 1, 1));
     b.force_open();
     let fut = b.call_future(async { Ok::<_, ()>(1) });
     b.reset();
@@ -123,7 +94,7 @@ fn a_future_created_while_open_is_admitted_if_closed_when_polled() {
 
 #[test]
 fn the_outcome_is_recorded_on_completion() {
-    let (b, _mock) = breaker(2, 1, 1);
+    let (b, _mock) = breaker(config(2, 1, 1));
     let polls = Rc::new(Cell::new(0));
     let mut fut = Box::pin(b.call_future(pending_then(3, Err::<(), _>("down"), Rc::clone(&polls))));
     for _ in 0..3 {
@@ -149,7 +120,7 @@ fn the_outcome_is_recorded_on_completion() {
 
 #[test]
 fn block_on_returns_the_value() {
-    let (b, _mock) = breaker(2, 1, 1);
+    let (b, _mock) = breaker(config(2, 1, 1));
     let polls = Rc::new(Cell::new(0));
     let out = block_on(b.call_future(pending_then(5, Ok::<_, ()>("v"), Rc::clone(&polls))));
     assert_eq!(out.ok(), Some("v"));
@@ -159,7 +130,7 @@ fn block_on_returns_the_value() {
 
 #[test]
 fn a_pending_probe_holds_its_half_open_slot() {
-    let (b, mock) = breaker(1, 1, 1);
+    let (b, mock) = breaker(config(1, 1, 1));
     b.force_open();
     mock.increment(TIMEOUT);
     let polls = Rc::new(Cell::new(0));
@@ -181,7 +152,7 @@ fn a_pending_probe_holds_its_half_open_slot() {
 
 #[test]
 fn dropped_before_completion_is_ignored_and_frees_the_slot() {
-    let (b, mock) = breaker(1, 1, 1);
+    let (b, mock) = breaker(config(1, 1, 1));
     b.force_open();
     mock.increment(TIMEOUT);
     let polls = Rc::new(Cell::new(0));
@@ -207,7 +178,7 @@ fn dropped_before_completion_is_ignored_and_frees_the_slot() {
 fn dropped_at_every_await_point() {
     const PENDINGS: usize = 4;
     for polled in 0..=PENDINGS + 1 {
-        let (b, _mock) = breaker(3, 1, 1);
+        let (b, _mock) = breaker(config(3, 1, 1));
         let polls = Rc::new(Cell::new(0));
         let mut fut =
             Box::pin(b.call_future(pending_then(PENDINGS, Ok::<_, ()>(()), Rc::clone(&polls))));
@@ -245,7 +216,7 @@ fn dropped_at_every_await_point() {
 fn an_async_block_dropped_at_each_await() {
     // The same with real `.await`s inside an async block.
     for stop_after in 1..=3usize {
-        let (b, _mock) = breaker(3, 1, 1);
+        let (b, _mock) = breaker(config(3, 1, 1));
         let polls = Rc::new(Cell::new(0));
         let inner = {
             let polls = Rc::clone(&polls);
@@ -270,7 +241,7 @@ fn an_async_block_dropped_at_each_await() {
 
 #[test]
 fn a_panic_inside_poll_is_a_failure() {
-    let (b, _mock) = breaker(1, 1, 1);
+    let (b, _mock) = breaker(config(1, 1, 1));
     let polls = Rc::new(Cell::new(0));
     let inner = {
         let polls = Rc::clone(&polls);
@@ -294,7 +265,7 @@ fn a_panic_inside_poll_is_a_failure() {
 
 #[test]
 fn a_panic_on_the_first_poll_is_a_failure() {
-    let (b, _mock) = breaker(2, 1, 1);
+    let (b, _mock) = breaker(config(2, 1, 1));
     let caught = panic::catch_unwind(AssertUnwindSafe(|| {
         block_on(b.call_future(poll_fn(|_| -> Poll<Result<(), ()>> {
             panic!("first poll panics")
@@ -308,7 +279,7 @@ fn a_panic_on_the_first_poll_is_a_failure() {
 
 #[test]
 fn futures_of_a_shared_breaker_run_on_other_threads() {
-    let (b, _mock) = breaker(3, 1, 1);
+    let (b, _mock) = breaker(config(3, 1, 1));
     let b = Arc::new(b);
     let handles: Vec<_> = (0..3)
         .map(|i| {
@@ -327,7 +298,7 @@ fn futures_of_a_shared_breaker_run_on_other_threads() {
 
 #[test]
 fn call_future_with_classifies_like_call_with() {
-    let (b, _mock) = breaker(2, 1, 1);
+    let (b, _mock) = breaker(config(2, 1, 1));
     let is_failure = |e: &u16| *e >= 500;
     let polls = Rc::new(Cell::new(0));
     let mut fut = Box::pin(b.call_future_with(

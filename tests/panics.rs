@@ -4,36 +4,11 @@
 
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
-use breakerbox::quanta::{Clock, Mock};
-use breakerbox::{CircuitBreaker, Config, Error, Metrics, State, StateChange};
+use breakerbox::{Error, State};
 
-const TIMEOUT: Duration = Duration::from_secs(10);
-
-fn breaker(failures: u32, successes: u32, max_calls: u32) -> (Arc<CircuitBreaker>, Arc<Mock>) {
-    let config = Config::builder()
-        .failure_threshold(failures)
-        .success_threshold(successes)
-        .timeout(TIMEOUT)
-        .half_open_timeout(Duration::from_secs(5))
-        .half_open_max_calls(max_calls)
-        .build()
-        .expect("valid test config");
-    let (clock, mock) = Clock::mock();
-    (
-        Arc::new(CircuitBreaker::with_clock("test", config, clock)),
-        mock,
-    )
-}
-
-fn assert_balanced(m: &Metrics) {
-    assert_eq!(
-        m.total_calls,
-        m.successful_calls + m.failed_calls + m.ignored_calls + m.rejected_calls,
-        "invariant broken: {m:?}"
-    );
-}
+mod common;
+use common::{assert_balanced, config, recorder, shared_breaker, TIMEOUT};
 
 fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
     if let Some(s) = payload.downcast_ref::<&str>() {
@@ -47,7 +22,7 @@ fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
 
 #[test]
 fn a_panic_in_call_records_a_failure_and_resumes_unwinding() {
-    let (b, _mock) = breaker(3, 1, 1);
+    let (b, _mock) = shared_breaker(config(3, 1, 1));
     let caught = panic::catch_unwind(AssertUnwindSafe(|| {
         let _ = b.call(|| -> Result<(), ()> { panic!("boom in call") });
     }));
@@ -63,7 +38,7 @@ fn a_panic_in_call_records_a_failure_and_resumes_unwinding() {
 
 #[test]
 fn a_panic_in_call_with_records_a_failure_whatever_the_predicate() {
-    let (b, _mock) = breaker(3, 1, 1);
+    let (b, _mock) = shared_breaker(config(3, 1, 1));
     let caught = panic::catch_unwind(AssertUnwindSafe(|| {
         let _ = b.call_with(|_: &()| false, || -> Result<(), ()> { panic!("boom") });
     }));
@@ -77,7 +52,7 @@ fn a_panic_in_call_with_records_a_failure_whatever_the_predicate() {
 
 #[test]
 fn panics_open_the_breaker_and_it_stays_usable() {
-    let (b, mock) = breaker(2, 1, 1);
+    let (b, mock) = shared_breaker(config(2, 1, 1));
     for _ in 0..2 {
         let caught = panic::catch_unwind(AssertUnwindSafe(|| {
             let _ = b.call(|| -> Result<(), ()> { panic!("boom") });
@@ -106,7 +81,7 @@ fn panics_open_the_breaker_and_it_stays_usable() {
 
 #[test]
 fn a_panicking_probe_reopens_and_frees_its_slot() {
-    let (b, mock) = breaker(1, 1, 1);
+    let (b, mock) = shared_breaker(config(1, 1, 1));
     b.force_open();
     mock.increment(TIMEOUT);
     let caught = panic::catch_unwind(AssertUnwindSafe(|| {
@@ -122,7 +97,7 @@ fn a_panicking_probe_reopens_and_frees_its_slot() {
 
 #[test]
 fn a_panic_on_another_thread_poisons_nothing() {
-    let (b, _mock) = breaker(5, 1, 1);
+    let (b, _mock) = shared_breaker(config(5, 1, 1));
     let b2 = Arc::clone(&b);
     let joined = std::thread::spawn(move || {
         let _ = b2.call(|| -> Result<(), ()> { panic!("worker panics") });
@@ -137,7 +112,7 @@ fn a_panic_on_another_thread_poisons_nothing() {
 
 #[test]
 fn a_permit_dropped_while_panicking_is_a_failure() {
-    let (b, _mock) = breaker(3, 1, 1);
+    let (b, _mock) = shared_breaker(config(3, 1, 1));
     let caught = panic::catch_unwind(AssertUnwindSafe(|| {
         let _permit = b.try_acquire().expect("closed");
         panic!("boom while holding a permit");
@@ -152,7 +127,7 @@ fn a_permit_dropped_while_panicking_is_a_failure() {
 
 #[test]
 fn an_owned_permit_dropped_while_panicking_is_a_failure() {
-    let (b, _mock) = breaker(1, 1, 1);
+    let (b, _mock) = shared_breaker(config(1, 1, 1));
     let permit = b.try_acquire_owned().expect("closed");
     let joined = std::thread::spawn(move || {
         let _permit = permit;
@@ -169,7 +144,7 @@ fn an_owned_permit_dropped_while_panicking_is_a_failure() {
 #[test]
 fn a_permit_dropped_after_a_caught_panic_is_ignored() {
     // The drop rule looks at the thread's state at drop time, not at earlier panics.
-    let (b, _mock) = breaker(3, 1, 1);
+    let (b, _mock) = shared_breaker(config(3, 1, 1));
     let permit = b.try_acquire().expect("closed");
     let caught = panic::catch_unwind(|| panic!("unrelated"));
     assert!(caught.is_err());
@@ -181,11 +156,9 @@ fn a_permit_dropped_after_a_caught_panic_is_ignored() {
 
 #[test]
 fn a_panicking_listener_is_caught_and_later_listeners_run() {
-    let (b, mock) = breaker(1, 1, 1);
-    let seen: Arc<Mutex<Vec<StateChange>>> = Arc::default();
+    let (b, mock) = shared_breaker(config(1, 1, 1));
     b.on_state_change(|_| panic!("listener panics"));
-    let log = Arc::clone(&seen);
-    b.on_state_change(move |c| log.lock().unwrap().push(c.clone()));
+    let seen = recorder(&b);
 
     // The transition to Open happens inside `call`; the caller sees only its own error.
     let r = b.call(|| Err::<(), _>("down"));
@@ -218,7 +191,7 @@ fn a_panicking_listener_is_caught_and_later_listeners_run() {
 
 #[test]
 fn a_panicking_listener_does_not_poison_the_breaker() {
-    let (b, _mock) = breaker(1, 1, 1);
+    let (b, _mock) = shared_breaker(config(1, 1, 1));
     let calls = Arc::new(Mutex::new(0u32));
     b.on_state_change(|c| {
         if c.to == State::Open {

@@ -6,26 +6,10 @@ use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
 
-use breakerbox::quanta::{Clock, Mock};
-use breakerbox::{CircuitBreaker, Config, Error, Metrics, Outcome, OwnedPermit, State};
+use breakerbox::{Error, Metrics, Outcome, OwnedPermit, State};
 
-const TIMEOUT: Duration = Duration::from_secs(10);
-
-fn breaker(failures: u32, successes: u32, max_calls: u32) -> (Arc<CircuitBreaker>, Arc<Mock>) {
-    let config = Config::builder()
-        .failure_threshold(failures)
-        .success_threshold(successes)
-        .timeout(TIMEOUT)
-        .half_open_timeout(Duration::from_secs(5))
-        .half_open_max_calls(max_calls)
-        .build()
-        .expect("valid test config");
-    let (clock, mock) = Clock::mock();
-    (
-        Arc::new(CircuitBreaker::with_clock("test", config, clock)),
-        mock,
-    )
-}
+mod common;
+use common::{config, shared_breaker, TIMEOUT};
 
 fn counts(m: &Metrics) -> (u64, u64, u64, u64, u64) {
     (
@@ -46,7 +30,7 @@ fn owned_permit_is_send_sync_and_static() {
 
 #[test]
 fn permit_outcomes_are_counted() {
-    let (b, _mock) = breaker(10, 1, 1);
+    let (b, _mock) = shared_breaker(config(10, 1, 1));
     b.try_acquire().unwrap().record_outcome(Outcome::Success);
     assert_eq!(counts(&b.metrics()), (1, 1, 0, 0, 0));
     b.try_acquire().unwrap().record_outcome(Outcome::Failure);
@@ -64,7 +48,7 @@ fn permit_outcomes_are_counted() {
 
 #[test]
 fn owned_permit_outcomes_are_counted() {
-    let (b, _mock) = breaker(10, 1, 1);
+    let (b, _mock) = shared_breaker(config(10, 1, 1));
     b.try_acquire_owned()
         .unwrap()
         .record_outcome(Outcome::Success);
@@ -82,7 +66,7 @@ fn owned_permit_outcomes_are_counted() {
 
 #[test]
 fn success_and_failure_drive_transitions_like_record_outcome() {
-    let (b, mock) = breaker(2, 2, 2);
+    let (b, mock) = shared_breaker(config(2, 2, 2));
     b.try_acquire().unwrap().failure();
     b.try_acquire_owned()
         .unwrap()
@@ -97,7 +81,7 @@ fn success_and_failure_drive_transitions_like_record_outcome() {
 
 #[test]
 fn an_owned_permit_moves_to_another_thread() {
-    let (b, mock) = breaker(1, 1, 1);
+    let (b, mock) = shared_breaker(config(1, 1, 1));
     let permit = b.try_acquire_owned().expect("closed");
     thread::spawn(move || permit.failure())
         .join()
@@ -116,7 +100,7 @@ fn an_owned_permit_moves_to_another_thread() {
 
 #[test]
 fn an_owned_permit_dropped_on_another_thread_is_ignored_and_frees_its_slot() {
-    let (b, mock) = breaker(1, 1, 1);
+    let (b, mock) = shared_breaker(config(1, 1, 1));
     b.force_open();
     mock.increment(TIMEOUT);
     let probe = b.try_acquire_owned().expect("probe");
@@ -129,7 +113,7 @@ fn an_owned_permit_dropped_on_another_thread_is_ignored_and_frees_its_slot() {
 
 #[test]
 fn an_owned_permit_keeps_the_breaker_alive() {
-    let (b, _mock) = breaker(1, 1, 1);
+    let (b, _mock) = shared_breaker(config(1, 1, 1));
     let permit = b.try_acquire_owned().expect("closed");
     assert!(Arc::ptr_eq(permit.breaker(), &b));
     assert_eq!(Arc::strong_count(&b), 2);
@@ -147,7 +131,7 @@ fn an_owned_permit_keeps_the_breaker_alive() {
 
 #[test]
 fn owned_permit_rejections_carry_state_and_retry_after() {
-    let (b, mock) = breaker(1, 1, 1);
+    let (b, mock) = shared_breaker(config(1, 1, 1));
     b.force_open();
     mock.increment(Duration::from_secs(1));
     let Err(r) = b.try_acquire_owned() else {
@@ -161,7 +145,7 @@ fn owned_permit_rejections_carry_state_and_retry_after() {
 
 #[test]
 fn many_owned_permits_across_threads() {
-    let (b, _mock) = breaker(1000, 1, 1);
+    let (b, _mock) = shared_breaker(config(1000, 1, 1));
     let permits: Vec<OwnedPermit> = (0..64).map(|_| b.try_acquire_owned().unwrap()).collect();
     let handles: Vec<_> = permits
         .into_iter()
@@ -186,7 +170,7 @@ fn many_owned_permits_across_threads() {
 
 #[test]
 fn call_counts_every_err_as_a_failure() {
-    let (b, _mock) = breaker(3, 1, 1);
+    let (b, _mock) = shared_breaker(config(3, 1, 1));
     assert_eq!(b.call(|| Ok::<_, String>(1)).unwrap(), 1);
     match b.call(|| Err::<(), _>(String::from("not found"))) {
         Err(Error::Inner(e)) => assert_eq!(e, "not found"),
@@ -199,7 +183,7 @@ fn call_counts_every_err_as_a_failure() {
 
 #[test]
 fn call_with_counts_a_non_failure_err_as_a_success() {
-    let (b, _mock) = breaker(2, 1, 1);
+    let (b, _mock) = shared_breaker(config(2, 1, 1));
     let is_failure = |e: &u16| *e >= 500;
     b.call_with(is_failure, || Err::<(), u16>(503)).unwrap_err();
     assert_eq!(b.metrics().consecutive_failures, 1);
@@ -219,7 +203,7 @@ fn call_with_counts_a_non_failure_err_as_a_success() {
 
 #[test]
 fn call_with_does_not_consult_the_predicate_on_ok() {
-    let (b, _mock) = breaker(2, 1, 1);
+    let (b, _mock) = shared_breaker(config(2, 1, 1));
     let mut consulted = false;
     let r = b.call_with(
         |_: &()| {
@@ -235,7 +219,7 @@ fn call_with_does_not_consult_the_predicate_on_ok() {
 
 #[test]
 fn call_with_non_failure_errors_close_a_half_open_breaker() {
-    let (b, mock) = breaker(1, 2, 2);
+    let (b, mock) = shared_breaker(config(1, 2, 2));
     b.force_open();
     mock.increment(TIMEOUT);
     let is_failure = |e: &&str| *e == "down";
@@ -252,7 +236,7 @@ fn call_with_non_failure_errors_close_a_half_open_breaker() {
 
 #[test]
 fn call_with_rejection_skips_both_closures() {
-    let (b, _mock) = breaker(1, 1, 1);
+    let (b, _mock) = shared_breaker(config(1, 1, 1));
     b.force_open();
     let (mut ran, mut consulted) = (false, false);
     let r = b.call_with(
