@@ -6,11 +6,16 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use breakerbox::quanta::{Clock, Mock};
+use breakerbox::quanta::Mock;
 use breakerbox::{CircuitBreaker, Config, Error, Rejected, State};
+
+mod common;
+use common::{breaker_named, rejected};
 
 const TIMEOUT: Duration = Duration::from_secs(30);
 
+/// A breaker called `name` that opens on one failure, with a 30 s open timeout, room for
+/// `max_calls` probes and the default half-open timeout.
 fn breaker(name: &str, max_calls: u32) -> (CircuitBreaker, Arc<Mock>) {
     let config = Config::builder()
         .failure_threshold(1)
@@ -19,18 +24,7 @@ fn breaker(name: &str, max_calls: u32) -> (CircuitBreaker, Arc<Mock>) {
         .half_open_max_calls(max_calls)
         .build()
         .expect("valid test config");
-    let (clock, mock) = Clock::mock();
-    (CircuitBreaker::with_clock(name, config, clock), mock)
-}
-
-fn rejected(b: &CircuitBreaker) -> Rejected {
-    match b.try_acquire() {
-        Ok(p) => {
-            p.success();
-            panic!("expected a rejection in state {:?}", b.state());
-        }
-        Err(r) => r,
-    }
+    breaker_named(name, config)
 }
 
 #[derive(Debug, PartialEq)]

@@ -7,40 +7,13 @@ use std::sync::{Arc, Mutex, Weak};
 use std::thread;
 use std::time::Duration;
 
-use breakerbox::quanta::{Clock, Mock};
-use breakerbox::{CircuitBreaker, Config, State, StateChange};
+use breakerbox::{CircuitBreaker, State};
 
-const TIMEOUT: Duration = Duration::from_secs(10);
-const HALF_OPEN_TIMEOUT: Duration = Duration::from_secs(5);
+mod common;
+use common::{config, recorder, shared_breaker_named, Log, HALF_OPEN_TIMEOUT, TIMEOUT};
+
 /// Only a guard against a deadlock hanging the test run; never a timing assertion.
 const DEADLOCK_GUARD: Duration = Duration::from_secs(60);
-
-fn breaker(failures: u32, successes: u32, max_calls: u32) -> (Arc<CircuitBreaker>, Arc<Mock>) {
-    let config = Config::builder()
-        .failure_threshold(failures)
-        .success_threshold(successes)
-        .timeout(TIMEOUT)
-        .half_open_timeout(HALF_OPEN_TIMEOUT)
-        .half_open_max_calls(max_calls)
-        .build()
-        .expect("valid test config");
-    let (clock, mock) = Clock::mock();
-    (
-        Arc::new(CircuitBreaker::with_clock("svc", config, clock)),
-        mock,
-    )
-}
-
-// Listener panics are caught by the breaker, so listeners only record; the asserts run
-// on the test's side.
-type Log = Arc<Mutex<Vec<StateChange>>>;
-
-fn recorder(b: &CircuitBreaker) -> Log {
-    let log: Log = Arc::default();
-    let sink = Arc::clone(&log);
-    b.on_state_change(move |c: &StateChange| sink.lock().unwrap().push(c.clone()));
-    log
-}
 
 fn events(log: &Log) -> Vec<(State, State)> {
     let log = log.lock().unwrap();
@@ -69,7 +42,7 @@ use State::{Closed, HalfOpen, Open};
 
 #[test]
 fn once_per_transition_through_a_full_cycle() {
-    let (b, mock) = breaker(2, 2, 2);
+    let (b, mock) = shared_breaker_named("svc", config(2, 2, 2));
     let log = recorder(&b);
     b.try_acquire().unwrap().failure();
     assert_eq!(events(&log), []);
@@ -97,7 +70,7 @@ fn once_per_transition_through_a_full_cycle() {
 
 #[test]
 fn half_open_timeout_notifies_at_the_next_call() {
-    let (b, mock) = breaker(1, 1, 1);
+    let (b, mock) = shared_breaker_named("svc", config(1, 1, 1));
     let log = recorder(&b);
     b.try_acquire().unwrap().failure();
     mock.increment(TIMEOUT);
@@ -117,7 +90,7 @@ fn half_open_timeout_notifies_at_the_next_call() {
 
 #[test]
 fn a_failure_in_half_open_notifies_once() {
-    let (b, mock) = breaker(1, 2, 2);
+    let (b, mock) = shared_breaker_named("svc", config(1, 2, 2));
     let log = recorder(&b);
     b.try_acquire().unwrap().failure();
     mock.increment(TIMEOUT);
@@ -133,7 +106,7 @@ fn a_failure_in_half_open_notifies_once() {
 
 #[test]
 fn listeners_run_in_registration_order() {
-    let (b, _mock) = breaker(1, 1, 1);
+    let (b, _mock) = shared_breaker_named("svc", config(1, 1, 1));
     let order: Arc<Mutex<Vec<usize>>> = Arc::default();
     for i in 0..5 {
         let order = Arc::clone(&order);
@@ -147,7 +120,7 @@ fn listeners_run_in_registration_order() {
 
 #[test]
 fn a_listener_sees_the_new_state_and_counts() {
-    let (b, mock) = breaker(1, 1, 1);
+    let (b, mock) = shared_breaker_named("svc", config(1, 1, 1));
     /// (the event's `to`, `state()` inside, `metrics().state` inside, transitions inside)
     type Seen = (State, State, State, u64);
     let seen: Arc<Mutex<Vec<Seen>>> = Arc::default();
@@ -192,7 +165,7 @@ fn a_listener_sees_the_new_state_and_counts() {
 
 #[test]
 fn a_listener_may_call_back_into_the_breaker() {
-    let (b, _mock) = breaker(1, 1, 1);
+    let (b, _mock) = shared_breaker_named("svc", config(1, 1, 1));
     let log = recorder(&b);
     let weak = Arc::downgrade(&b);
     b.on_state_change(move |c| {
@@ -218,7 +191,7 @@ fn a_listener_may_call_back_into_the_breaker() {
 
 #[test]
 fn a_listener_may_register_another_listener() {
-    let (b, _mock) = breaker(1, 1, 1);
+    let (b, _mock) = shared_breaker_named("svc", config(1, 1, 1));
     let late = Arc::new(Mutex::new(0u32));
     let weak = Arc::downgrade(&b);
     let count = Arc::clone(&late);
@@ -239,7 +212,7 @@ fn a_listener_may_register_another_listener() {
 
 #[test]
 fn reset_and_force_open_notify_only_on_a_change() {
-    let (b, mock) = breaker(3, 1, 1);
+    let (b, mock) = shared_breaker_named("svc", config(3, 1, 1));
     let log = recorder(&b);
     b.reset();
     assert_eq!(events(&log), []);
@@ -270,7 +243,7 @@ fn reset_and_force_open_notify_only_on_a_change() {
 
 #[test]
 fn listeners_run_on_the_thread_that_made_the_transition() {
-    let (b, _mock) = breaker(1, 1, 1);
+    let (b, _mock) = shared_breaker_named("svc", config(1, 1, 1));
     let threads: Arc<Mutex<Vec<thread::ThreadId>>> = Arc::default();
     let sink = Arc::clone(&threads);
     b.on_state_change(move |_| sink.lock().unwrap().push(thread::current().id()));
@@ -289,7 +262,7 @@ fn listeners_run_on_the_thread_that_made_the_transition() {
 
 #[test]
 fn racing_threads_notify_each_transition_once() {
-    let (b, _mock) = breaker(1, 1, 1);
+    let (b, _mock) = shared_breaker_named("svc", config(1, 1, 1));
     let log = recorder(&b);
     let threads: Vec<_> = (0..4)
         .map(|_| {
