@@ -500,6 +500,24 @@ mod tests {
             }
         }
 
+        /// `CircuitBreaker::settle` skips `record` in two cases; both must be steps that
+        /// change nothing, or the fast path would diverge from the transition logic.
+        #[test]
+        fn settle_fast_paths_are_no_ops(v in any_view(), generation: u32, now in 0u64..3_000, f in 1u32..5, s in 1u32..5, h in 1u32..5) {
+            let l = lim(f, s, h);
+            let closed = Ticket { generation, probe: false };
+            let quiet = View { word: closed.quiet_word(), deadline: v.deadline };
+            prop_assert_eq!(record(quiet, closed, Outcome::Success, now, &l).next, quiet.word);
+            // A closed-state ticket's generation is Closed's: whatever the word is now
+            // (same Closed generation, or any later one), Ignored changes nothing.
+            let t = Ticket { generation: v.word.generation(), probe: false };
+            if v.word.state() == State::Closed {
+                prop_assert_eq!(record(v, t, Outcome::Ignored, now, &l).next, v.word);
+            }
+            let stale = Ticket { generation: v.word.generation().wrapping_sub(1), probe: false };
+            prop_assert_eq!(record(v, stale, Outcome::Ignored, now, &l).next, v.word);
+        }
+
         #[test]
         fn reset_and_force_open_always_start_a_generation(v in any_view(), now in 0u64..3_000) {
             let l = lim(1, 1, 1);
