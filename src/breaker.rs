@@ -348,15 +348,15 @@ impl CircuitBreaker {
 
     /// The CAS loop: decide with the pure `step`, install its word, retry on interference.
     ///
-    /// The clock is read after every (re)load of the word: a thread that sees a transition
-    /// made at time `t` then reads a time `>= t`, so no decision (`retry_after`, expiry, a new
-    /// deadline) mixes a word with a time older than the word.
+    /// The clock is read after every (re)load of the word and of the stamp (in
+    /// [`Self::view`]): a thread that sees a transition or a deadline made from time `t`
+    /// then reads a time `>= t`, so no decision (`retry_after`, expiry, a new deadline)
+    /// mixes a word or a deadline with an older time.
     fn drive<R>(&self, mut w: Word, step: impl Fn(View, u64) -> Step<R>) -> R {
         let backoff = Backoff::new();
         loop {
-            let now = self.clock.now_us();
-            let view = match self.view(w, now) {
-                Ok(view) => view,
+            let (view, now) = match self.view(w) {
+                Ok(read) => read,
                 Err(fresh) => {
                     w = fresh;
                     continue;
@@ -387,40 +387,51 @@ impl CircuitBreaker {
         }
     }
 
-    /// The view of `w` for a caller about to act on it, publishing `w`'s deadline if its
-    /// maker has not yet (then the period counts from `now`). `Err` with the current word
-    /// if `w`'s generation is gone.
-    fn view(&self, w: Word, now: u64) -> Result<View, Word> {
+    /// The view of `w` for a caller about to act on it, and the time to act at; publishes
+    /// `w`'s deadline if nobody has yet (the period then counts from this caller's time).
+    /// `Err` with the current word if `w`'s generation is gone.
+    ///
+    /// The clock is read after the word and after the stamp: every published deadline was
+    /// computed from a time read before its publication, so the time returned is never
+    /// older than the start of the period (`retry_after` never exceeds the timeout).
+    fn view(&self, w: Word) -> Result<(View, u64), Word> {
         if w.state() == State::Closed {
-            return Ok(View {
+            let view = View {
                 word: w,
                 deadline: 0,
-            });
+            };
+            return Ok((view, self.clock.now_us()));
         }
-        // Acquire: read the stamp before re-checking the word (module docs).
-        let stamp = self.core.stamp.load(Ordering::Acquire);
-        if stamp.belongs_to(w.generation()) {
-            return Ok(View {
-                word: w,
-                deadline: stamp.deadline(),
-            });
+        loop {
+            // Acquire: read the stamp before re-checking the word (module docs).
+            let stamp = self.core.stamp.load(Ordering::Acquire);
+            let now = self.clock.now_us();
+            if stamp.belongs_to(w.generation()) {
+                let deadline = stamp.deadline();
+                return Ok((View { word: w, deadline }, now));
+            }
+            let deadline = now.saturating_add(self.config.limits().period_us(w.state()));
+            match self.publish(w, deadline, stamp)? {
+                Some(deadline) => return Ok((View { word: w, deadline }, now)),
+                // Another thread published first, from a time we may not have seen yet:
+                // read its stamp, and then the clock, again.
+                None => continue,
+            }
         }
-        let deadline = now.saturating_add(self.config.limits().period_us(w.state()));
-        let deadline = self.publish(w, deadline, stamp)?;
-        Ok(View { word: w, deadline })
     }
 
-    /// Publishes `deadline` as the stamp of `w`'s generation unless one is published
-    /// already; returns the generation's deadline, or `Err` with the current word if the
-    /// generation is gone. `stamp` must have been loaded before this call.
+    /// Publishes `deadline` as the stamp of `w`'s generation: `Some(deadline)` if this call
+    /// published it, `None` if another thread published one for the generation first, `Err`
+    /// with the current word if the generation is gone. `stamp` must have been loaded
+    /// before this call.
     ///
     /// The stamp is replaced only while the word still has `w`'s generation, and by a CAS
     /// from a value read before that check, so a late publisher can never overwrite the
     /// stamp of a later generation.
-    fn publish(&self, w: Word, deadline: u64, mut stamp: Stamp) -> Result<u64, Word> {
+    fn publish(&self, w: Word, deadline: u64, mut stamp: Stamp) -> Result<Option<u64>, Word> {
         loop {
             if stamp.belongs_to(w.generation()) {
-                return Ok(stamp.deadline());
+                return Ok(None);
             }
             // Acquire: as in `admit`.
             let current = self.core.word.load(Ordering::Acquire);
@@ -434,31 +445,29 @@ impl CircuitBreaker {
                 .stamp
                 .compare_exchange(stamp, mine, Ordering::AcqRel, Ordering::Acquire)
             {
-                Ok(_) => return Ok(deadline),
+                Ok(_) => return Ok(Some(deadline)),
                 Err(actual) => stamp = actual,
             }
         }
     }
 
-    /// A pure reading: writes nothing. Returns the view and the time it was read at (after
-    /// the word, as in `drive`). An unpublished deadline counts as a period that started
-    /// now (its maker is between its two writes).
+    /// A pure reading: writes nothing. Returns the view and the time it was read at, read
+    /// after the word and the stamp as in [`Self::view`]. An unpublished deadline counts as
+    /// a period that started now (its maker is between its two writes).
     fn snapshot(&self) -> (View, u64) {
         loop {
             // Acquire: as in `admit`.
             let w = self.core.word.load(Ordering::Acquire);
-            let now = self.clock.now_us();
             if w.state() == State::Closed {
-                return (
-                    View {
-                        word: w,
-                        deadline: 0,
-                    },
-                    now,
-                );
+                let view = View {
+                    word: w,
+                    deadline: 0,
+                };
+                return (view, self.clock.now_us());
             }
             // Acquire: read the stamp before re-checking the word (module docs).
             let stamp = self.core.stamp.load(Ordering::Acquire);
+            let now = self.clock.now_us();
             if stamp.belongs_to(w.generation()) {
                 let deadline = stamp.deadline();
                 return (View { word: w, deadline }, now);
