@@ -8,7 +8,7 @@ use std::time::Duration;
 use breakerbox::{CircuitBreaker, Metrics, Outcome, State};
 
 mod common;
-use common::{assert_balanced, breaker, config, rejected, HALF_OPEN_TIMEOUT, TIMEOUT};
+use common::{assert_balanced, breaker, config, counts, rejected, HALF_OPEN_TIMEOUT, TIMEOUT};
 
 fn record(b: &CircuitBreaker, outcome: Outcome) {
     match b.try_acquire() {
@@ -50,16 +50,7 @@ fn every_counter_counts_exactly() {
     record(&b, Outcome::Ignored);
     record(&b, Outcome::Failure);
     let m = b.metrics();
-    assert_eq!(
-        (
-            m.total_calls,
-            m.successful_calls,
-            m.failed_calls,
-            m.ignored_calls,
-            m.rejected_calls
-        ),
-        (4, 2, 1, 1, 0)
-    );
+    assert_eq!(counts(&m), (4, 2, 1, 1, 0));
     assert_eq!(m.consecutive_failures, 1);
 
     record(&b, Outcome::Failure);
@@ -68,16 +59,7 @@ fn every_counter_counts_exactly() {
     rejected(&b);
     rejected(&b);
     let m = b.metrics();
-    assert_eq!(
-        (
-            m.total_calls,
-            m.successful_calls,
-            m.failed_calls,
-            m.ignored_calls,
-            m.rejected_calls
-        ),
-        (9, 2, 3, 1, 3)
-    );
+    assert_eq!(counts(&m), (9, 2, 3, 1, 3));
     assert_eq!(m.state, State::Open);
     assert_eq!(m.consecutive_failures, 0);
     assert_eq!(m.state_transitions, 1);
@@ -88,16 +70,7 @@ fn every_counter_counts_exactly() {
     rejected(&b); // the slot is taken
     p.success();
     let m = b.metrics();
-    assert_eq!(
-        (
-            m.total_calls,
-            m.successful_calls,
-            m.failed_calls,
-            m.ignored_calls,
-            m.rejected_calls
-        ),
-        (11, 3, 3, 1, 4)
-    );
+    assert_eq!(counts(&m), (11, 3, 3, 1, 4));
     assert_eq!(m.state, State::Closed);
     assert_eq!(m.state_transitions, 3);
     assert_balanced(&m);

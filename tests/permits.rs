@@ -6,20 +6,10 @@ use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
 
-use breakerbox::{Error, Metrics, Outcome, OwnedPermit, State};
+use breakerbox::{Error, Outcome, OwnedPermit, State};
 
 mod common;
-use common::{config, shared_breaker, TIMEOUT};
-
-fn counts(m: &Metrics) -> (u64, u64, u64, u64, u64) {
-    (
-        m.total_calls,
-        m.successful_calls,
-        m.failed_calls,
-        m.ignored_calls,
-        m.rejected_calls,
-    )
-}
+use common::{config, counts, shared_breaker, TIMEOUT};
 
 fn assert_owned_permit_is_send_sync_static<T: Send + Sync + 'static>() {}
 

@@ -137,3 +137,15 @@ pub fn poll_once<F: Future + ?Sized>(fut: Pin<&mut F>) -> Poll<F::Output> {
     let mut cx = Context::from_waker(&waker);
     fut.poll(&mut cx)
 }
+
+/// The five call counters of a snapshot, in `Metrics` field order: total, successful,
+/// failed, ignored, rejected.
+pub fn counts(m: &Metrics) -> (u64, u64, u64, u64, u64) {
+    (
+        m.total_calls,
+        m.successful_calls,
+        m.failed_calls,
+        m.ignored_calls,
+        m.rejected_calls,
+    )
+}
