@@ -375,7 +375,7 @@ impl CircuitBreaker {
             ) {
                 Ok(_) => {
                     if s.next.generation() != w.generation() {
-                        self.transitioned(w, s.next, now);
+                        self.transitioned(w, s.next, s.deadline, now);
                     }
                     return s.result;
                 }
@@ -410,7 +410,7 @@ impl CircuitBreaker {
                 let deadline = stamp.deadline();
                 return Ok((View { word: w, deadline }, now));
             }
-            let deadline = now.saturating_add(self.config.limits().period_us(w.state()));
+            let deadline = self.config.limits().deadline(w.state(), now);
             match self.publish(w, deadline, stamp)? {
                 Some(deadline) => return Ok((View { word: w, deadline }, now)),
                 // Another thread published first, from a time we may not have seen yet:
@@ -474,21 +474,19 @@ impl CircuitBreaker {
             }
             // Acquire: as in `admit`.
             if self.core.word.load(Ordering::Acquire) == w {
-                let deadline = now.saturating_add(self.config.limits().period_us(w.state()));
+                let deadline = self.config.limits().deadline(w.state(), now);
                 return (View { word: w, deadline }, now);
             }
         }
     }
 
-    /// Effects of a transition `from` → `to` that this thread's CAS made.
-    fn transitioned(&self, from: Word, to: Word, now: u64) {
-        // Publish the new generation's stamp before anyone is told, on every transition
-        // (Closed too, with no deadline): the stamp then never lags the word by more than
-        // the transitions in flight, so its 12-bit tag cannot alias an old generation.
-        let deadline = match to.state() {
-            State::Closed => 0,
-            state => now.saturating_add(self.config.limits().period_us(state)),
-        };
+    /// Effects of a transition `from` → `to` that this thread's CAS made; `deadline` is the
+    /// new period's, from the step (unused for Closed).
+    fn transitioned(&self, from: Word, to: Word, deadline: u64, now: u64) {
+        // Publish the new generation's stamp (the deadline the transition function chose)
+        // before anyone is told, on every transition, Closed too: the stamp then never lags
+        // the word by more than the transitions in flight, so its 12-bit tag cannot alias an
+        // old generation.
         // Acquire: read the stamp before re-checking the word (module docs).
         let _ = self.publish(to, deadline, self.core.stamp.load(Ordering::Acquire));
         if from.state() != to.state() {

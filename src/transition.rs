@@ -29,6 +29,11 @@ impl Limits {
             _ => self.timeout_us,
         }
     }
+
+    /// The deadline of a period that starts in `state` at `now`.
+    pub(crate) fn deadline(&self, state: State, now: u64) -> u64 {
+        now.saturating_add(self.period_us(state))
+    }
 }
 
 /// A consistent reading of the breaker: the state word and, for Open and HalfOpen, the
@@ -95,7 +100,7 @@ impl<R> Step<R> {
     fn enter(from: Word, state: State, now: u64, lim: &Limits, result: R) -> Step<R> {
         Step {
             next: from.next(state),
-            deadline: now.saturating_add(lim.period_us(state)),
+            deadline: lim.deadline(state, now),
             result,
         }
     }
