@@ -145,11 +145,25 @@ impl CircuitBreaker {
     }
 
     /// The breaker's name.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let breaker = breakerbox::CircuitBreaker::new("payments");
+    /// assert_eq!(breaker.name(), "payments");
+    /// ```
     pub fn name(&self) -> &str {
         &self.name
     }
 
     /// The breaker's configuration.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let breaker = breakerbox::CircuitBreaker::new("payments");
+    /// assert_eq!(breaker.config().timeout(), std::time::Duration::from_secs(60));
+    /// ```
     pub fn config(&self) -> &Config {
         &self.config
     }

@@ -38,12 +38,27 @@ pub struct Config {
 impl Config {
     /// The largest accepted `failure_threshold`, `success_threshold` and
     /// `half_open_max_calls`. The packed state word keeps each counter in 10 bits.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use breakerbox::Config;
+    /// assert!(Config::builder().failure_threshold(Config::MAX_THRESHOLD).build().is_ok());
+    /// assert!(Config::builder().failure_threshold(Config::MAX_THRESHOLD + 1).build().is_err());
+    /// ```
     pub const MAX_THRESHOLD: u32 = 1000;
 
     /// The longest accepted `timeout` and `half_open_timeout`: 366 days.
     ///
     /// Deadlines are kept in microseconds in 52 bits (a horizon of 142 years from the
     /// breaker's creation), so any duration up to this bound always fits.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use breakerbox::Config;
+    /// assert!(Config::builder().timeout(Config::MAX_DURATION).build().is_ok());
+    /// ```
     pub const MAX_DURATION: Duration = Duration::from_secs(366 * 86_400);
 
     /// Starts a builder with the default settings.
@@ -171,12 +186,28 @@ pub struct ConfigBuilder {
 
 impl ConfigBuilder {
     /// Consecutive failures that open a closed breaker (1 ..= [`Config::MAX_THRESHOLD`]).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let config = breakerbox::Config::builder().failure_threshold(3).build()?;
+    /// assert_eq!(config.failure_threshold(), 3);
+    /// # Ok::<(), breakerbox::ConfigError>(())
+    /// ```
     pub fn failure_threshold(mut self, n: u32) -> Self {
         self.failure_threshold = Some(n);
         self
     }
 
     /// Successes in half-open that close the breaker (1 ..= [`Config::MAX_THRESHOLD`]).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let config = breakerbox::Config::builder().success_threshold(3).build()?;
+    /// assert_eq!(config.success_threshold(), 3);
+    /// # Ok::<(), breakerbox::ConfigError>(())
+    /// ```
     pub fn success_threshold(mut self, n: u32) -> Self {
         self.success_threshold = Some(n);
         self
@@ -184,6 +215,15 @@ impl ConfigBuilder {
 
     /// How long the breaker stays open before half-open (non-zero, at most
     /// [`Config::MAX_DURATION`]; resolution one microsecond, rounded up).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let config = breakerbox::Config::builder().timeout(Duration::from_secs(5)).build()?;
+    /// assert_eq!(config.timeout(), Duration::from_secs(5));
+    /// # Ok::<(), breakerbox::ConfigError>(())
+    /// ```
     pub fn timeout(mut self, d: Duration) -> Self {
         self.timeout = Some(d);
         self
@@ -191,6 +231,15 @@ impl ConfigBuilder {
 
     /// Longest stay in half-open, then back to open (non-zero, at most
     /// [`Config::MAX_DURATION`]; resolution one microsecond, rounded up).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let config = breakerbox::Config::builder().half_open_timeout(Duration::from_secs(5)).build()?;
+    /// assert_eq!(config.half_open_timeout(), Duration::from_secs(5));
+    /// # Ok::<(), breakerbox::ConfigError>(())
+    /// ```
     pub fn half_open_timeout(mut self, d: Duration) -> Self {
         self.half_open_timeout = Some(d);
         self
@@ -198,6 +247,14 @@ impl ConfigBuilder {
 
     /// Probes admitted at once in half-open (1 ..= [`Config::MAX_THRESHOLD`]); defaults to
     /// the success threshold.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let config = breakerbox::Config::builder().half_open_max_calls(1).build()?;
+    /// assert_eq!(config.half_open_max_calls(), 1);
+    /// # Ok::<(), breakerbox::ConfigError>(())
+    /// ```
     pub fn half_open_max_calls(mut self, n: u32) -> Self {
         self.half_open_max_calls = Some(n);
         self
@@ -295,6 +352,13 @@ pub struct ConfigError {
 
 impl ConfigError {
     /// The name of the invalid field, e.g. `"failure_threshold"` or `"timeout"`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let err = breakerbox::Config::builder().success_threshold(0).build().unwrap_err();
+    /// assert_eq!(err.field(), "success_threshold");
+    /// ```
     pub fn field(&self) -> &'static str {
         self.field
     }

@@ -89,16 +89,43 @@ impl Rejected {
     }
 
     /// The name of the breaker that rejected the call.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let breaker = breakerbox::CircuitBreaker::new("search");
+    /// breaker.force_open();
+    /// let rejected = breaker.try_acquire().unwrap_err();
+    /// assert_eq!(rejected.name(), "search");
+    /// ```
     pub fn name(&self) -> &str {
         self.name.as_str()
     }
 
     /// [`State::Open`], or [`State::HalfOpen`] when every probe slot was taken.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let breaker = breakerbox::CircuitBreaker::new("search");
+    /// breaker.force_open();
+    /// let rejected = breaker.try_acquire().unwrap_err();
+    /// assert_eq!(rejected.state(), breakerbox::State::Open);
+    /// ```
     pub fn state(&self) -> State {
         self.state
     }
 
     /// When open: the time left until the open timeout ends. `None` in half-open.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let breaker = breakerbox::CircuitBreaker::new("search");
+    /// breaker.force_open();
+    /// let rejected = breaker.try_acquire().unwrap_err();
+    /// assert!(rejected.retry_after().unwrap() <= std::time::Duration::from_secs(60));
+    /// ```
     pub fn retry_after(&self) -> Option<Duration> {
         self.retry_after_us.map(Duration::from_micros)
     }
@@ -162,11 +189,27 @@ pub enum Error<E> {
 
 impl<E> Error<E> {
     /// True when the breaker rejected the call.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let breaker = breakerbox::CircuitBreaker::new("db");
+    /// let failed = breaker.call(|| Err::<(), _>("timeout")).unwrap_err();
+    /// assert!(!failed.is_rejected());
+    /// ```
     pub fn is_rejected(&self) -> bool {
         matches!(self, Error::Rejected(_))
     }
 
     /// The call's own error, or `None` if the call was rejected.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let breaker = breakerbox::CircuitBreaker::new("db");
+    /// let failed = breaker.call(|| Err::<(), _>("timeout")).unwrap_err();
+    /// assert_eq!(failed.into_inner(), Some("timeout"));
+    /// ```
     pub fn into_inner(self) -> Option<E> {
         match self {
             Error::Rejected(_) => None,

@@ -77,6 +77,16 @@ impl<'a> Permit<'a> {
     }
 
     /// Records how the call went.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use breakerbox::{CircuitBreaker, Outcome};
+    /// let breaker = CircuitBreaker::new("api");
+    /// breaker.try_acquire()?.record_outcome(Outcome::Failure);
+    /// assert_eq!(breaker.metrics().consecutive_failures, 1);
+    /// # Ok::<(), breakerbox::Rejected>(())
+    /// ```
     #[inline]
     pub fn record_outcome(self, outcome: Outcome) {
         let (breaker, ticket) = (self.breaker, self.ticket);
@@ -87,12 +97,30 @@ impl<'a> Permit<'a> {
     }
 
     /// Records [`Outcome::Success`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let breaker = breakerbox::CircuitBreaker::new("api");
+    /// breaker.try_acquire()?.success();
+    /// assert_eq!(breaker.metrics().successful_calls, 1);
+    /// # Ok::<(), breakerbox::Rejected>(())
+    /// ```
     #[inline]
     pub fn success(self) {
         self.record_outcome(Outcome::Success);
     }
 
     /// Records [`Outcome::Failure`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let breaker = breakerbox::CircuitBreaker::new("api");
+    /// breaker.try_acquire()?.failure();
+    /// assert_eq!(breaker.metrics().failed_calls, 1);
+    /// # Ok::<(), breakerbox::Rejected>(())
+    /// ```
     #[inline]
     pub fn failure(self) {
         self.record_outcome(Outcome::Failure);
@@ -149,6 +177,17 @@ impl OwnedPermit {
     }
 
     /// Records how the call went.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use breakerbox::{CircuitBreaker, Outcome};
+    /// use std::sync::Arc;
+    /// let breaker = Arc::new(CircuitBreaker::new("jobs"));
+    /// breaker.try_acquire_owned()?.record_outcome(Outcome::Ignored);
+    /// assert_eq!(breaker.metrics().ignored_calls, 1);
+    /// # Ok::<(), breakerbox::Rejected>(())
+    /// ```
     pub fn record_outcome(mut self, outcome: Outcome) {
         self.armed = false;
         self.breaker
@@ -156,16 +195,47 @@ impl OwnedPermit {
     }
 
     /// Records [`Outcome::Success`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// let breaker = Arc::new(breakerbox::CircuitBreaker::new("jobs"));
+    /// breaker.try_acquire_owned()?.success();
+    /// assert_eq!(breaker.metrics().successful_calls, 1);
+    /// # Ok::<(), breakerbox::Rejected>(())
+    /// ```
     pub fn success(self) {
         self.record_outcome(Outcome::Success);
     }
 
     /// Records [`Outcome::Failure`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// let breaker = Arc::new(breakerbox::CircuitBreaker::new("jobs"));
+    /// breaker.try_acquire_owned()?.failure();
+    /// assert_eq!(breaker.metrics().failed_calls, 1);
+    /// # Ok::<(), breakerbox::Rejected>(())
+    /// ```
     pub fn failure(self) {
         self.record_outcome(Outcome::Failure);
     }
 
     /// The breaker this permit belongs to.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// let breaker = Arc::new(breakerbox::CircuitBreaker::new("jobs"));
+    /// let permit = breaker.try_acquire_owned()?;
+    /// assert!(Arc::ptr_eq(permit.breaker(), &breaker));
+    /// permit.success();
+    /// # Ok::<(), breakerbox::Rejected>(())
+    /// ```
     pub fn breaker(&self) -> &Arc<CircuitBreaker> {
         &self.breaker
     }
