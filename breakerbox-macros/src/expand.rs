@@ -174,42 +174,54 @@ fn parse_quote_spanned_args(t: &Type, e: &Type, span: Span) -> syn::AngleBracket
 
 /// The closure that builds the breaker's `Config` from the settings given.
 fn make_config(args: &Args) -> TokenStream {
+    let threshold = quote!(::breakerbox::Config::MAX_THRESHOLD);
+    let duration = quote!(::breakerbox::Config::MAX_DURATION.as_nanos());
+    // (setting, builder method, the crate's limit for it, the value's comparable form)
+    let settings = [
+        (
+            &args.failure_threshold,
+            "failure_threshold",
+            &threshold,
+            false,
+        ),
+        (
+            &args.success_threshold,
+            "success_threshold",
+            &threshold,
+            false,
+        ),
+        (
+            &args.half_open_max_calls,
+            "half_open_max_calls",
+            &threshold,
+            false,
+        ),
+        (&args.timeout, "timeout", &duration, true),
+        (
+            &args.half_open_timeout,
+            "half_open_timeout",
+            &duration,
+            true,
+        ),
+    ];
     let mut calls = Vec::new();
     let mut checks = Vec::new();
-    let counts = [
-        (&args.failure_threshold, "failure_threshold"),
-        (&args.success_threshold, "success_threshold"),
-        (&args.half_open_max_calls, "half_open_max_calls"),
-    ];
-    for (setting, method) in counts {
-        if let Some(s) = setting {
-            let method = format_ident!("{}", method);
-            let v = s.to_value_tokens();
-            calls.push(quote!(.#method(#v)));
-            checks.push(quote! {
-                ::core::assert!(
-                    #v <= ::breakerbox::Config::MAX_THRESHOLD,
-                    "breakerbox: the macro's threshold limit exceeds Config::MAX_THRESHOLD",
-                );
-            });
-        }
-    }
-    let durations = [
-        (&args.timeout, "timeout"),
-        (&args.half_open_timeout, "half_open_timeout"),
-    ];
-    for (setting, method) in durations {
-        if let Some(s) = setting {
-            let method = format_ident!("{}", method);
-            let v = s.to_value_tokens();
-            calls.push(quote!(.#method(#v)));
-            checks.push(quote! {
-                ::core::assert!(
-                    #v.as_nanos() <= ::breakerbox::Config::MAX_DURATION.as_nanos(),
-                    "breakerbox: the macro's duration limit exceeds Config::MAX_DURATION",
-                );
-            });
-        }
+    for (setting, method, limit, is_duration) in settings {
+        let Some(s) = setting else { continue };
+        let method = format_ident!("{}", method);
+        let v = s.to_value_tokens();
+        calls.push(quote!(.#method(#v)));
+        let value = if is_duration {
+            quote!(#v.as_nanos())
+        } else {
+            quote!(#v)
+        };
+        checks.push(quote! {
+            ::core::assert!(
+                #value <= #limit,
+                "breakerbox: the macro's limits exceed the crate's (Config::MAX_THRESHOLD / MAX_DURATION)",
+            );
+        });
     }
     let checks = if checks.is_empty() {
         TokenStream::new()
