@@ -90,8 +90,22 @@ pub trait Peer: Sync + Sized {
     const NAME: &'static str;
     /// A closed breaker that will stay closed while every call succeeds.
     fn closed() -> Self;
+    /// One protected call whose operation fails; true when it was admitted.
+    fn call_err(&self) -> bool;
     /// An open breaker that rejects every call for [`LONG`]; panics if it does not.
-    fn open() -> Self;
+    ///
+    /// By default: a closed one, failed until its first rejection (recloser computes a
+    /// rate only once its ring is full, so it opens one failure later than the others).
+    fn open() -> Self {
+        let b = Self::closed();
+        for _ in 0..4 * FAILURES_TO_OPEN {
+            if !b.call_err() {
+                break;
+            }
+        }
+        assert_rejects(&b);
+        b
+    }
     /// Runs one protected call whose operation succeeds; true when it was admitted.
     ///
     /// Every implementation marks this `#[inline(always)]`: left to itself LLVM inlined the
@@ -163,6 +177,9 @@ impl Peer for Floor {
         let f = Floor::with_state(FLOOR_OPEN);
         assert_rejects(&f);
         f
+    }
+    fn call_err(&self) -> bool {
+        !matches!(self.call(|| Err::<u64, ()>(())), Err(None))
     }
     #[inline(always)]
     fn call_ok(&self) -> bool {
@@ -286,13 +303,8 @@ impl Peer for MutexBreaker {
     fn closed() -> Self {
         MutexBreaker::new(FAILURES_TO_OPEN, LONG)
     }
-    fn open() -> Self {
-        let b = MutexBreaker::new(FAILURES_TO_OPEN, LONG);
-        for _ in 0..FAILURES_TO_OPEN {
-            let _ = b.call(|| Err::<(), ()>(()));
-        }
-        assert_rejects(&b);
-        b
+    fn call_err(&self) -> bool {
+        !matches!(self.call(|| Err::<(), ()>(())), Err(MutexError::Rejected))
     }
     #[inline(always)]
     fn call_ok(&self) -> bool {
@@ -312,6 +324,11 @@ impl Peer for breakerbox::CircuitBreaker {
             .build()
             .expect("valid config");
         breakerbox::CircuitBreaker::with_config("bench", config)
+    }
+    fn call_err(&self) -> bool {
+        !self
+            .call(|| Err::<(), ()>(()))
+            .is_err_and(|e| e.is_rejected())
     }
     fn open() -> Self {
         let b = Self::closed();
@@ -343,14 +360,12 @@ impl Peer for Failsafe {
         );
         failsafe::Config::new().failure_policy(policy).build()
     }
-    fn open() -> Self {
+    fn call_err(&self) -> bool {
         use failsafe::CircuitBreaker as _;
-        let b = Self::closed();
-        for _ in 0..FAILURES_TO_OPEN {
-            let _ = b.call(|| Err::<(), ()>(()));
-        }
-        assert_rejects(&b);
-        b
+        !matches!(
+            self.call(|| Err::<(), ()>(())),
+            Err(failsafe::Error::Rejected)
+        )
     }
     #[inline(always)]
     fn call_ok(&self) -> bool {
@@ -373,17 +388,11 @@ impl Peer for recloser::Recloser {
             .open_wait(LONG)
             .build()
     }
-    fn open() -> Self {
-        let b = Self::closed();
-        // recloser computes a rate only once its ring is full, so it opens on the
-        // (closed_len + 1)-th failure; failing until the first rejection covers that.
-        for _ in 0..4 * FAILURES_TO_OPEN {
-            if matches!(b.call(|| Err::<(), ()>(())), Err(recloser::Error::Rejected)) {
-                break;
-            }
-        }
-        assert_rejects(&b);
-        b
+    fn call_err(&self) -> bool {
+        !matches!(
+            self.call(|| Err::<(), ()>(())),
+            Err(recloser::Error::Rejected)
+        )
     }
     #[inline(always)]
     fn call_ok(&self) -> bool {
