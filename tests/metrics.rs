@@ -317,24 +317,7 @@ fn metrics_are_kept_across_reset() {
 fn metrics_from_many_threads_add_up() {
     let (b, _mock) = breaker(config(1000, 1, 1));
     let b = Arc::new(b);
-    let threads: Vec<_> = (0..4)
-        .map(|i| {
-            let b = Arc::clone(&b);
-            std::thread::spawn(move || {
-                for j in 0..250 {
-                    let p = b.try_acquire().expect("closed");
-                    if (i + j) % 3 == 1 {
-                        p.record_outcome(Outcome::Ignored);
-                    } else {
-                        p.success();
-                    }
-                }
-            })
-        })
-        .collect();
-    for t in threads {
-        t.join().expect("worker");
-    }
+    settle_from_threads(&b, 4, 250, |i, j| (i + j) % 3 == 1);
     let m = b.metrics();
     assert_eq!(m.total_calls, 1000);
     assert_eq!(m.failed_calls, 0);
@@ -353,28 +336,39 @@ fn counts_stay_exact_across_many_short_lived_threads() {
     let (b, _mock) = breaker(config(1000, 1, 1));
     let b = Arc::new(b);
     for _batch in 0..10 {
-        let threads: Vec<_> = (0..20)
-            .map(|_| {
-                let b = Arc::clone(&b);
-                std::thread::spawn(move || {
-                    for j in 0..50 {
-                        let p = b.try_acquire().expect("closed");
-                        if j % 5 == 0 {
-                            p.record_outcome(Outcome::Ignored);
-                        } else {
-                            p.success();
-                        }
-                    }
-                })
-            })
-            .collect();
-        for t in threads {
-            t.join().expect("worker");
-        }
+        settle_from_threads(&b, 20, 50, |_, j| j % 5 == 0);
     }
     let m = b.metrics();
     assert_eq!(m.total_calls, 10 * 20 * 50);
     assert_eq!(m.ignored_calls, 10 * 20 * 10);
     assert_eq!(m.successful_calls, 10 * 20 * 40);
     assert_balanced(&m);
+}
+
+/// Runs `threads` threads that each take `calls` permits of `b` and record `Ignored` where
+/// `ignore(thread, call)` holds, `Success` elsewhere; returns when all have finished.
+fn settle_from_threads(
+    b: &Arc<CircuitBreaker>,
+    threads: u64,
+    calls: u64,
+    ignore: fn(u64, u64) -> bool,
+) {
+    let handles: Vec<_> = (0..threads)
+        .map(|i| {
+            let b = Arc::clone(b);
+            std::thread::spawn(move || {
+                for j in 0..calls {
+                    let p = b.try_acquire().expect("closed");
+                    if ignore(i, j) {
+                        p.record_outcome(Outcome::Ignored);
+                    } else {
+                        p.success();
+                    }
+                }
+            })
+        })
+        .collect();
+    for h in handles {
+        h.join().expect("worker");
+    }
 }
