@@ -13,6 +13,7 @@
 
 use std::fmt;
 use std::sync::Arc;
+use std::time::Duration;
 
 use crossbeam_utils::Backoff;
 
@@ -23,7 +24,9 @@ use crate::listeners::Listeners;
 use crate::sync::{AtomicU64, Ordering};
 use crate::transition::{self, Admission, Step, Ticket, View};
 use crate::word::{AtomicStamp, AtomicWord, Stamp, Word};
-use crate::{Config, Error, Metrics, Outcome, OwnedPermit, Permit, Rejected, State, StateChange};
+use crate::{
+    Cause, Config, Error, Metrics, Mode, Outcome, OwnedPermit, Permit, Rejected, State, StateChange,
+};
 
 /// A lock-free circuit breaker.
 ///
@@ -301,7 +304,11 @@ impl CircuitBreaker {
 
     #[inline(never)]
     fn admit_slow(&self, w: Word, cells: Cells<'_>) -> Result<Ticket, Rejected> {
-        match self.drive(w, |v, now| {
+        let cause = |from, _| match from {
+            State::HalfOpen => Cause::HalfOpenExpired,
+            _ => Cause::OpenPeriodEnded,
+        };
+        match self.drive(w, cause, |v, now| {
             transition::acquire(v, now, &self.config.limits())
         }) {
             Admission::Admitted(ticket) => Ok(ticket),
@@ -355,7 +362,12 @@ impl CircuitBreaker {
         if w.generation() != ticket.generation {
             return; // Stale: counted above, never drives the machine (semantics 5).
         }
-        self.drive(w, |v, now| {
+        let cause = |from, to| match (from, to) {
+            (State::Closed, _) => Cause::ConsecutiveFailures,
+            (_, State::Closed) => Cause::ProbesSucceeded,
+            _ => Cause::ProbeFailed,
+        };
+        self.drive(w, cause, |v, now| {
             transition::record(v, ticket, outcome, now, &self.config.limits())
         });
     }
@@ -366,7 +378,12 @@ impl CircuitBreaker {
     /// [`Self::view`]): a thread that sees a transition or a deadline made from time `t`
     /// then reads a time `>= t`, so no decision (`retry_after`, expiry, a new deadline)
     /// mixes a word or a deadline with an older time.
-    fn drive<R>(&self, mut w: Word, step: impl Fn(View, u64) -> Step<R>) -> R {
+    fn drive<R>(
+        &self,
+        mut w: Word,
+        cause: impl Fn(State, State) -> Cause,
+        step: impl Fn(View, u64) -> Step<R>,
+    ) -> R {
         let backoff = Backoff::new();
         loop {
             let (view, now) = match self.view(w) {
@@ -389,7 +406,8 @@ impl CircuitBreaker {
             ) {
                 Ok(_) => {
                     if s.next.generation() != w.generation() {
-                        self.transitioned(w, s.next, s.deadline, now);
+                        let why = cause(w.state(), s.next.state());
+                        self.transitioned(w, s.next, s.deadline, now, why);
                     }
                     return s.result;
                 }
@@ -496,7 +514,7 @@ impl CircuitBreaker {
 
     /// Effects of a transition `from` → `to` that this thread's CAS made; `deadline` is the
     /// new period's, from the step (unused for Closed).
-    fn transitioned(&self, from: Word, to: Word, deadline: u64, now: u64) {
+    fn transitioned(&self, from: Word, to: Word, deadline: u64, now: u64, cause: Cause) {
         // Publish the new generation's stamp (the deadline the transition function chose)
         // before anyone is told, on every transition, Closed too: the stamp then never lags
         // the word by more than the transitions in flight, so its 12-bit tag cannot alias an
@@ -511,6 +529,7 @@ impl CircuitBreaker {
                 name: self.name.to_string(),
                 from: from.state(),
                 to: to.state(),
+                cause,
             });
         }
     }
@@ -593,6 +612,10 @@ impl CircuitBreaker {
             state_transitions: self.core.transitions.load(Ordering::Relaxed),
             last_failure_time: time(&self.core.last_failure),
             last_state_change: time(&self.core.last_change),
+            slow_calls: 0,
+            failure_rate: None,
+            slow_call_rate: None,
+            would_reject_calls: 0,
         }
     }
 
@@ -613,7 +636,7 @@ impl CircuitBreaker {
     pub fn reset(&self) {
         // Acquire: as in `admit`.
         let w = self.core.word.load(Ordering::Acquire);
-        self.drive(w, |v, _| transition::reset(v));
+        self.drive(w, |_, _| Cause::Reset, |v, _| transition::reset(v));
     }
 
     /// To Open now, with a fresh `timeout`. On an open breaker it only restarts the timeout
@@ -630,9 +653,52 @@ impl CircuitBreaker {
     pub fn force_open(&self) {
         // Acquire: as in `admit`.
         let w = self.core.word.load(Ordering::Acquire);
-        self.drive(w, |v, now| {
-            transition::force_open(v, now, &self.config.limits())
-        });
+        let period = self.config.limits().timeout_us;
+        self.drive(
+            w,
+            |_, _| Cause::ForceOpen,
+            |v, now| transition::force_open(v, now, period),
+        );
+    }
+
+    /// Opens the breaker for `open_for` because another replica of a fleet reported a trip
+    /// (used by `breakerbox-redis`): like [`force_open`](Self::force_open), but for the
+    /// given time, capped at the longest open period the local config allows, with cause
+    /// [`Cause::Remote`]. On an open breaker it only restarts the period.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use breakerbox::{CircuitBreaker, State};
+    /// use std::time::Duration;
+    /// let breaker = CircuitBreaker::new("api");
+    /// breaker.open_remote(Duration::from_secs(5));
+    /// assert_eq!(breaker.state(), State::Open);
+    /// let retry = breaker.try_acquire().unwrap_err().retry_after().unwrap();
+    /// assert!(retry <= Duration::from_secs(5));
+    /// ```
+    pub fn open_remote(&self, open_for: Duration) {
+        let cap = self.config.limits().timeout_us;
+        let period = crate::clock::to_us(open_for).min(cap);
+        // Acquire: as in `admit`.
+        let w = self.core.word.load(Ordering::Acquire);
+        self.drive(
+            w,
+            |_, _| Cause::Remote,
+            |v, now| transition::force_open(v, now, period),
+        );
+    }
+
+    /// The operator override in force.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use breakerbox::{CircuitBreaker, Mode};
+    /// assert_eq!(CircuitBreaker::new("api").mode(), Mode::Normal);
+    /// ```
+    pub fn mode(&self) -> Mode {
+        Mode::Normal
     }
 
     /// Registers `listener`, called once per state change, after the change is published,

@@ -30,7 +30,7 @@ pub use listeners::StateChange;
 pub use metrics::Metrics;
 pub use permit::{Outcome, OwnedPermit, Permit};
 pub use registry::{global_registry, AlreadyRegistered, Registry, Status};
-pub use state::State;
+pub use state::{Cause, Mode, State};
 
 /// The attribute macro that wraps a function in a named breaker of [`Registry::global`].
 ///

@@ -10,7 +10,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{Arc, OnceLock};
 
 use crate::sync::Mutex;
-use crate::State;
+use crate::{Cause, State};
 
 /// A transition, as passed to listeners registered with
 /// [`CircuitBreaker::on_state_change`](crate::CircuitBreaker::on_state_change).
@@ -18,7 +18,7 @@ use crate::State;
 /// # Examples
 ///
 /// ```
-/// use breakerbox::{CircuitBreaker, State, StateChange};
+/// use breakerbox::{Cause, CircuitBreaker, State, StateChange};
 /// use std::sync::{Arc, Mutex};
 ///
 /// let seen = Arc::new(Mutex::new(Vec::new()));
@@ -26,12 +26,12 @@ use crate::State;
 /// let log = seen.clone();
 /// breaker.on_state_change(move |change: &StateChange| log.lock().unwrap().push(change.clone()));
 /// breaker.force_open();
-/// assert_eq!(
-///     *seen.lock().unwrap(),
-///     [StateChange { name: "inventory".into(), from: State::Closed, to: State::Open }]
-/// );
+/// let seen = seen.lock().unwrap();
+/// assert_eq!((seen[0].name.as_str(), seen[0].from, seen[0].to), ("inventory", State::Closed, State::Open));
+/// assert_eq!(seen[0].cause, Cause::ForceOpen);
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct StateChange {
     /// The breaker's name.
     pub name: String,
@@ -39,6 +39,8 @@ pub struct StateChange {
     pub from: State,
     /// The state after it.
     pub to: State,
+    /// Why it happened.
+    pub cause: Cause,
 }
 
 type Listener = Arc<dyn Fn(&StateChange) + Send + Sync>;

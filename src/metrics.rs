@@ -25,7 +25,8 @@ use crate::State;
 /// assert_eq!(m.consecutive_failures, 1);
 /// assert!(m.last_failure_time.is_some());
 /// ```
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct Metrics {
     /// The effective state when the snapshot was taken.
     pub state: State,
@@ -47,4 +48,14 @@ pub struct Metrics {
     pub last_failure_time: Option<SystemTime>,
     /// When the state last changed.
     pub last_state_change: Option<SystemTime>,
+    /// Success and Failure outcomes slower than `slow_call_duration`, stale or not (0 when
+    /// it is unset; Ignored is never slow).
+    pub slow_calls: u64,
+    /// Percent of failures over the current closed window; `None` without a window, outside
+    /// Closed, or while the window holds fewer outcomes than its evaluation minimum.
+    pub failure_rate: Option<f64>,
+    /// Likewise, for slow calls (`None` without `slow_call_duration`).
+    pub slow_call_rate: Option<f64>,
+    /// Dry run only: calls it admitted but would have rejected.
+    pub would_reject_calls: u64,
 }

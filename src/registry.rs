@@ -42,7 +42,7 @@ use std::sync::Arc;
 use crossbeam_utils::CachePadded;
 
 use crate::sync::{self, lock, Mutex};
-use crate::{CircuitBreaker, Config, Metrics, State};
+use crate::{CircuitBreaker, Config, Metrics, Mode, State};
 
 /// Number of writer shards (a power of two): creations and removals of names in different
 /// shards never wait for each other. One under loom, so that any two names a model uses
@@ -117,7 +117,8 @@ struct WriterShard {
 /// assert!(statuses[0].is_available);
 /// assert_eq!(statuses[0].metrics.total_calls, 0);
 /// ```
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct Status {
     /// The breaker's name.
     pub name: String,
@@ -127,6 +128,8 @@ pub struct Status {
     pub is_available: bool,
     /// Its metrics.
     pub metrics: Metrics,
+    /// The operator override in force.
+    pub mode: Mode,
 }
 
 /// Returned by [`Registry::register`] when the name is already registered; the registered
@@ -582,6 +585,7 @@ fn status_of(breaker: &CircuitBreaker) -> Status {
         state,
         is_available,
         metrics,
+        mode: breaker.mode(),
     }
 }
 

@@ -222,10 +222,13 @@ pub(crate) fn reset(v: View) -> Step<()> {
     Step::set(v.word.next(State::Closed), ())
 }
 
-/// `force_open`: to Open with a fresh timeout from `now`, a new generation even if already
-/// Open.
-pub(crate) fn force_open(v: View, now: u64, lim: &Limits) -> Step<()> {
-    Step::enter(v.word, State::Open, now, lim, ())
+/// `force_open`: to Open for `period_us` from `now`, a new generation even if already Open.
+pub(crate) fn force_open(v: View, now: u64, period_us: u64) -> Step<()> {
+    Step {
+        next: v.word.next(State::Open),
+        deadline: now.saturating_add(period_us),
+        result: (),
+    }
 }
 
 /// The effective state at `now`: what a call arriving now would find.
@@ -528,7 +531,7 @@ mod tests {
             let l = lim(1, 1, 1);
             let r = reset(v);
             prop_assert_eq!(r.next, v.word.next(State::Closed));
-            let o = force_open(v, now, &l);
+            let o = force_open(v, now, l.timeout_us);
             prop_assert_eq!(o.next, v.word.next(State::Open));
             prop_assert_eq!(o.deadline, now + l.timeout_us);
         }
