@@ -1,31 +1,20 @@
-//! The circuit breaker: the atomic plumbing around [`crate::transition`].
-//!
-//! # Orderings
-//!
-//! The state word is the one source of truth. Every change to it is a
-//! `compare_exchange_weak(cur, next, AcqRel, Acquire)`: the Release half publishes the
-//! transition (and anything its maker did before it) to every thread that later loads the
-//! word with Acquire; the Acquire half orders the winner after the word it replaced. The
-//! deadline stamp is published after the word (see [`crate::word`]) with AcqRel and read
-//! with Acquire *before* re-checking the word, so "stamp of another generation while the
-//! word is unchanged" reliably means "not yet published". Counters and timestamps are
-//! statistics and use Relaxed (see [`crate::counters`]).
+//! The circuit breaker's public face: calls, the guard API, queries and operator
+//! overrides. The atomic machinery lives in [`crate::engine`]; every decision in
+//! [`crate::transition`].
 
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crossbeam_utils::Backoff;
-
 use crate::clock::Clock;
-use crate::counters::{self, Cells, Counter, Counters};
+use crate::counters::{Cells, Counter};
+use crate::engine::{Engine, Observer, Refusal, Window};
 use crate::error::Name;
 use crate::listeners::Listeners;
-use crate::sync::{AtomicU64, Ordering};
-use crate::transition::{self, Admission, Step, Ticket, View};
-use crate::word::{AtomicStamp, AtomicWord, Stamp, Word};
+use crate::transition::{self, Change, Operator, Ticket};
+use crate::word::Phase;
 use crate::{
-    Cause, Config, Error, Metrics, Mode, Outcome, OwnedPermit, Permit, Rejected, State, StateChange,
+    Config, Error, Metrics, Mode, Outcome, OwnedPermit, Permit, Rejected, State, StateChange,
 };
 
 /// A lock-free circuit breaker.
@@ -55,30 +44,13 @@ use crate::{
 /// # Ok::<(), breakerbox::ConfigError>(())
 /// ```
 pub struct CircuitBreaker {
-    /// The one line every call reads: the state word, the counters' pointer, and the
-    /// fields written only on failures and transitions, which write the word anyway.
-    core: Core,
-    clock: Clock,
+    engine: Engine,
+    /// The sliding window, allocated only when configured.
+    window: Option<Box<dyn Window>>,
     reject_name: Name,
     name: Arc<str>,
-    config: Config,
+    config: Box<Config>,
     listeners: Listeners,
-}
-
-/// 56 bytes in one 64-byte line. Not crossbeam's 128-byte `CachePadded`: the breaker's other
-/// fields are read-only after construction, so nothing written shares the line but the
-/// fields that are written together anyway, and 64 bytes keep the breaker small.
-#[repr(align(64))]
-struct Core {
-    word: AtomicWord,
-    stamp: AtomicStamp,
-    counters: Counters,
-    /// State changes since creation.
-    transitions: AtomicU64,
-    /// µs since the epoch of the last failure, plus one; 0 = never.
-    last_failure: AtomicU64,
-    /// µs since the epoch of the last state change, plus one; 0 = never.
-    last_change: AtomicU64,
 }
 
 impl CircuitBreaker {
@@ -130,19 +102,13 @@ impl CircuitBreaker {
     /// ```
     pub fn with_clock(name: impl Into<String>, config: Config, clock: quanta::Clock) -> Self {
         let name: Arc<str> = Arc::from(name.into());
+        let seed = config.jitter_seed().unwrap_or_else(random_seed);
         CircuitBreaker {
-            core: Core {
-                word: AtomicWord::new(Word::new(State::Closed, 0)),
-                stamp: AtomicStamp::new(Stamp::new(0, 0)),
-                counters: Counters::new(),
-                transitions: AtomicU64::new(0),
-                last_failure: AtomicU64::new(0),
-                last_change: AtomicU64::new(0),
-            },
-            clock: Clock::new(clock),
+            engine: Engine::new(Clock::new(clock), seed),
+            window: crate::rates::for_config(&config),
             reject_name: Name::new(&name),
             name,
-            config,
+            config: Box::new(config),
             listeners: Listeners::new(),
         }
     }
@@ -193,7 +159,7 @@ impl CircuitBreaker {
     where
         F: FnOnce() -> Result<T, E>,
     {
-        self.call_with(|_| true, f)
+        self.call_classified(classify_errors, f)
     }
 
     /// Runs `f` if admitted; only errors for which `is_failure` returns true count as
@@ -218,28 +184,61 @@ impl CircuitBreaker {
         P: FnOnce(&E) -> bool,
         F: FnOnce() -> Result<T, E>,
     {
-        let cells = self.cells();
+        self.call_classified(|r: &Result<T, E>| classify_with(is_failure, r), f)
+    }
+
+    /// Runs `f` if admitted and records the [`Outcome`] `classify` gives its whole result:
+    /// an `Ok` can be a failure (a "successful" reply that says the service is broken), an
+    /// `Err` can be a success or [`Outcome::Ignored`] (a client's own mistake).
+    ///
+    /// A panic in `f` or `classify` records a failure and resumes unwinding.
+    ///
+    /// # Errors
+    ///
+    /// As [`call`](Self::call).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use breakerbox::{CircuitBreaker, Outcome};
+    ///
+    /// let breaker = CircuitBreaker::new("search");
+    /// // An empty answer from a search backend means its index is broken.
+    /// let classify = |r: &Result<Vec<u32>, String>| match r {
+    ///     Ok(hits) if hits.is_empty() => Outcome::Failure,
+    ///     Ok(_) => Outcome::Success,
+    ///     Err(_) => Outcome::Ignored,
+    /// };
+    /// let hits = breaker.call_classified(classify, || Ok::<_, String>(vec![]))?;
+    /// assert!(hits.is_empty());
+    /// assert_eq!(breaker.metrics().failed_calls, 1);
+    /// # Ok::<(), breakerbox::Error<String>>(())
+    /// ```
+    #[inline]
+    pub fn call_classified<T, E, C, F>(&self, classify: C, f: F) -> Result<T, Error<E>>
+    where
+        C: FnOnce(&Result<T, E>) -> Outcome,
+        F: FnOnce() -> Result<T, E>,
+    {
+        let cells = self.engine.cells();
         let ticket = self.admit(cells)?;
-        // Records a failure if `f` or `is_failure` panics: dropped only while unwinding.
+        // Records a failure if `f` or `classify` panics: dropped only while unwinding.
         let unwind = Unwind {
             breaker: self,
             ticket,
-            cells,
         };
         let result = f();
-        let outcome = match &result {
-            Err(e) if is_failure(e) => Outcome::Failure,
-            _ => Outcome::Success,
-        };
+        let outcome = classify(&result);
         std::mem::forget(unwind);
-        self.settle(cells, ticket, outcome);
+        self.finish(cells, ticket, outcome);
         result.map_err(Error::Inner)
     }
 
     /// Asks to make one call: the guard API, and the hot path.
     ///
     /// On a closed breaker this is one atomic load and one bump of this thread's own counter
-    /// stripe: wait-free, allocation-free, and it writes no line another core writes.
+    /// stripe: wait-free, allocation-free, and it writes no line another core writes. With
+    /// `slow_call_duration` set it also reads the clock: the permit times itself (P2).
     ///
     /// # Errors
     ///
@@ -255,7 +254,8 @@ impl CircuitBreaker {
     /// ```
     #[inline]
     pub fn try_acquire(&self) -> Result<Permit<'_>, Rejected> {
-        self.admit(self.cells()).map(|t| Permit::new(self, t))
+        self.admit(self.engine.cells())
+            .map(|t| Permit::new(self, t))
     }
 
     /// [`try_acquire`](Self::try_acquire) for a permit that owns an `Arc` of the breaker and
@@ -276,265 +276,63 @@ impl CircuitBreaker {
     /// # Ok::<(), breakerbox::Rejected>(())
     /// ```
     pub fn try_acquire_owned(self: &Arc<Self>) -> Result<OwnedPermit, Rejected> {
-        self.admit(self.cells())
+        self.admit(self.engine.cells())
             .map(|t| OwnedPermit::new(Arc::clone(self), t))
     }
 
-    /// The calling thread's counter cells in this breaker.
+    /// Admission, counted in `cells` (the calling thread's).
+    #[inline]
+    pub(crate) fn admit(&self, cells: Cells<'_>) -> Result<Ticket, Rejected> {
+        self.engine
+            .admit(cells, self.config.limits(), self)
+            .map_err(|r| self.rejected(r))
+    }
+
+    #[cold]
+    fn rejected(&self, r: Refusal) -> Rejected {
+        Rejected::new(self.reject_name.clone(), r.state, r.retry_after_us)
+    }
+
+    /// Records `outcome` for `ticket`, timing it for the slow-call rule.
+    #[inline]
+    pub(crate) fn finish(&self, cells: Cells<'_>, ticket: Ticket, outcome: Outcome) {
+        let lim = self.config.limits();
+        let slow = lim.slow_us.is_some()
+            && outcome != Outcome::Ignored
+            && lim.is_slow(ticket.start_us, self.engine.clock().now_us());
+        self.engine.settle(
+            cells,
+            ticket,
+            (outcome, slow),
+            lim,
+            self.window.as_deref(),
+            self,
+        );
+    }
+
+    /// Records the outcome of a permit or call dropped before it recorded one: Failure
+    /// while panicking; otherwise Ignored, unless it had already run longer than
+    /// `slow_call_duration`: then a slow Failure (P9).
+    pub(crate) fn abandon(&self, cells: Cells<'_>, ticket: Ticket) {
+        let lim = self.config.limits();
+        let outcome = if std::thread::panicking()
+            || lim.slow_us.is_some() && lim.is_slow(ticket.start_us, self.engine.clock().now_us())
+        {
+            Outcome::Failure
+        } else {
+            Outcome::Ignored
+        };
+        self.finish(cells, ticket, outcome);
+    }
+
+    /// The calling thread's counter cells.
     #[inline]
     pub(crate) fn cells(&self) -> Cells<'_> {
-        self.core.counters.cells(counters::slot())
+        self.engine.cells()
     }
 
-    /// Admission, counted in `cells` (the calling thread's, from [`Self::cells`]).
-    #[inline]
-    fn admit(&self, cells: Cells<'_>) -> Result<Ticket, Rejected> {
-        cells.bump(Counter::Total);
-        // Acquire: pairs with the Release half of the CAS that installed this word, so the
-        // decisions this permit later drives come after that transition.
-        let w = self.core.word.load(Ordering::Acquire);
-        if w.state() == State::Closed {
-            return Ok(Ticket {
-                generation: w.generation(),
-                probe: false,
-            });
-        }
-        self.admit_slow(w, cells)
-    }
-
-    #[inline(never)]
-    fn admit_slow(&self, w: Word, cells: Cells<'_>) -> Result<Ticket, Rejected> {
-        let cause = |from, _| match from {
-            State::HalfOpen => Cause::HalfOpenExpired,
-            _ => Cause::OpenPeriodEnded,
-        };
-        match self.drive(w, cause, |v, now| {
-            transition::acquire(v, now, &self.config.limits())
-        }) {
-            Admission::Admitted(ticket) => Ok(ticket),
-            Admission::Rejected {
-                state,
-                retry_after_us,
-            } => {
-                cells.bump(Counter::Rejected);
-                Err(Rejected::new(
-                    self.reject_name.clone(),
-                    state,
-                    retry_after_us,
-                ))
-            }
-        }
-    }
-
-    /// Records a permit's outcome: counts it in `cells` (the recording thread's), then
-    /// drives the state machine unless the outcome cannot change it.
-    #[inline]
-    pub(crate) fn settle(&self, cells: Cells<'_>, ticket: Ticket, outcome: Outcome) {
-        let counter = match outcome {
-            Outcome::Success => Counter::Success,
-            Outcome::Failure => Counter::Failure,
-            Outcome::Ignored => Counter::Ignored,
-        };
-        cells.bump(counter);
-        match outcome {
-            Outcome::Success => {
-                // Acquire: as in `admit`.
-                let w = self.core.word.load(Ordering::Acquire);
-                // `transition::record` leaves the quiet word unchanged: skip the write.
-                if w != ticket.quiet_word() {
-                    self.settle_slow(w, ticket, outcome);
-                }
-            }
-            // An ignored closed-state call changes nothing (`transition::record`).
-            Outcome::Ignored if !ticket.probe => {}
-            // Acquire: as in `admit`.
-            _ => self.settle_slow(self.core.word.load(Ordering::Acquire), ticket, outcome),
-        }
-    }
-
-    #[inline(never)]
-    fn settle_slow(&self, w: Word, ticket: Ticket, outcome: Outcome) {
-        if outcome == Outcome::Failure {
-            let now = self.clock.now_us();
-            // Relaxed: a statistic; fetch_max keeps the latest under races.
-            self.core.last_failure.fetch_max(now + 1, Ordering::Relaxed);
-        }
-        if w.generation() != ticket.generation {
-            return; // Stale: counted above, never drives the machine (semantics 5).
-        }
-        let cause = |from, to| match (from, to) {
-            (State::Closed, _) => Cause::ConsecutiveFailures,
-            (_, State::Closed) => Cause::ProbesSucceeded,
-            _ => Cause::ProbeFailed,
-        };
-        self.drive(w, cause, |v, now| {
-            transition::record(v, ticket, outcome, now, &self.config.limits())
-        });
-    }
-
-    /// The CAS loop: decide with the pure `step`, install its word, retry on interference.
-    ///
-    /// The clock is read after every (re)load of the word and of the stamp (in
-    /// [`Self::view`]): a thread that sees a transition or a deadline made from time `t`
-    /// then reads a time `>= t`, so no decision (`retry_after`, expiry, a new deadline)
-    /// mixes a word or a deadline with an older time.
-    fn drive<R>(
-        &self,
-        mut w: Word,
-        cause: impl Fn(State, State) -> Cause,
-        step: impl Fn(View, u64) -> Step<R>,
-    ) -> R {
-        let backoff = Backoff::new();
-        loop {
-            let (view, now) = match self.view(w) {
-                Ok(read) => read,
-                Err(fresh) => {
-                    w = fresh;
-                    continue;
-                }
-            };
-            let s = step(view, now);
-            if s.next == w {
-                return s.result;
-            }
-            // AcqRel / Acquire: see the module docs.
-            match self.core.word.compare_exchange_weak(
-                w,
-                s.next,
-                Ordering::AcqRel,
-                Ordering::Acquire,
-            ) {
-                Ok(_) => {
-                    if s.next.generation() != w.generation() {
-                        let why = cause(w.state(), s.next.state());
-                        self.transitioned(w, s.next, s.deadline, now, why);
-                    }
-                    return s.result;
-                }
-                Err(actual) => {
-                    w = actual;
-                    backoff.spin();
-                }
-            }
-        }
-    }
-
-    /// The view of `w` for a caller about to act on it, and the time to act at; publishes
-    /// `w`'s deadline if nobody has yet (the period then counts from this caller's time).
-    /// `Err` with the current word if `w`'s generation is gone.
-    ///
-    /// The clock is read after the word and after the stamp: every published deadline was
-    /// computed from a time read before its publication, so the time returned is never
-    /// older than the start of the period (`retry_after` never exceeds the timeout).
-    fn view(&self, w: Word) -> Result<(View, u64), Word> {
-        if w.state() == State::Closed {
-            let view = View {
-                word: w,
-                deadline: 0,
-            };
-            return Ok((view, self.clock.now_us()));
-        }
-        loop {
-            // Acquire: read the stamp before re-checking the word (module docs).
-            let stamp = self.core.stamp.load(Ordering::Acquire);
-            let now = self.clock.now_us();
-            if stamp.belongs_to(w.generation()) {
-                let deadline = stamp.deadline();
-                return Ok((View { word: w, deadline }, now));
-            }
-            let deadline = self.config.limits().deadline(w.state(), now);
-            match self.publish(w, deadline, stamp)? {
-                Some(deadline) => return Ok((View { word: w, deadline }, now)),
-                // Another thread published first, from a time we may not have seen yet:
-                // read its stamp, and then the clock, again.
-                None => continue,
-            }
-        }
-    }
-
-    /// Publishes `deadline` as the stamp of `w`'s generation: `Some(deadline)` if this call
-    /// published it, `None` if another thread published one for the generation first, `Err`
-    /// with the current word if the generation is gone. `stamp` must have been loaded
-    /// before this call.
-    ///
-    /// The stamp is replaced only while the word still has `w`'s generation, and by a CAS
-    /// from a value read before that check, so a late publisher can never overwrite the
-    /// stamp of a later generation.
-    fn publish(&self, w: Word, deadline: u64, mut stamp: Stamp) -> Result<Option<u64>, Word> {
-        loop {
-            if stamp.belongs_to(w.generation()) {
-                return Ok(None);
-            }
-            // Acquire: as in `admit`.
-            let current = self.core.word.load(Ordering::Acquire);
-            if current.generation() != w.generation() {
-                return Err(current);
-            }
-            let mine = Stamp::new(w.generation(), deadline);
-            // AcqRel: Release publishes the deadline; Acquire on failure re-reads it.
-            match self
-                .core
-                .stamp
-                .compare_exchange(stamp, mine, Ordering::AcqRel, Ordering::Acquire)
-            {
-                Ok(_) => return Ok(Some(deadline)),
-                Err(actual) => stamp = actual,
-            }
-        }
-    }
-
-    /// A pure reading: writes nothing. Returns the view and the time it was read at, read
-    /// after the word and the stamp as in [`Self::view`]. An unpublished deadline counts as
-    /// a period that started now (its maker is between its two writes).
-    fn snapshot(&self) -> (View, u64) {
-        loop {
-            // Acquire: as in `admit`.
-            let w = self.core.word.load(Ordering::Acquire);
-            if w.state() == State::Closed {
-                let view = View {
-                    word: w,
-                    deadline: 0,
-                };
-                return (view, self.clock.now_us());
-            }
-            // Acquire: read the stamp before re-checking the word (module docs).
-            let stamp = self.core.stamp.load(Ordering::Acquire);
-            let now = self.clock.now_us();
-            if stamp.belongs_to(w.generation()) {
-                let deadline = stamp.deadline();
-                return (View { word: w, deadline }, now);
-            }
-            // Acquire: as in `admit`.
-            if self.core.word.load(Ordering::Acquire) == w {
-                let deadline = self.config.limits().deadline(w.state(), now);
-                return (View { word: w, deadline }, now);
-            }
-        }
-    }
-
-    /// Effects of a transition `from` → `to` that this thread's CAS made; `deadline` is the
-    /// new period's, from the step (unused for Closed).
-    fn transitioned(&self, from: Word, to: Word, deadline: u64, now: u64, cause: Cause) {
-        // Publish the new generation's stamp (the deadline the transition function chose)
-        // before anyone is told, on every transition, Closed too: the stamp then never lags
-        // the word by more than the transitions in flight, so its 12-bit tag cannot alias an
-        // old generation.
-        // Acquire: read the stamp before re-checking the word (module docs).
-        let _ = self.publish(to, deadline, self.core.stamp.load(Ordering::Acquire));
-        if from.state() != to.state() {
-            // Relaxed: statistics, made once per transition by its unique winner.
-            self.core.transitions.fetch_add(1, Ordering::Relaxed);
-            self.core.last_change.fetch_max(now + 1, Ordering::Relaxed);
-            self.listeners.notify(|| StateChange {
-                name: self.name.to_string(),
-                from: from.state(),
-                to: to.state(),
-                cause,
-            });
-        }
-    }
-
-    /// Whether [`try_acquire`](Self::try_acquire) would admit a call now. A pure read.
+    /// Whether [`try_acquire`](Self::try_acquire) would admit a call now. A pure read. In
+    /// dry run it is true unless the breaker is isolated.
     ///
     /// # Examples
     ///
@@ -545,17 +343,15 @@ impl CircuitBreaker {
     /// assert!(!breaker.is_available());
     /// ```
     pub fn is_available(&self) -> bool {
-        // Acquire: as in `admit`.
-        if self.core.word.load(Ordering::Acquire).state() == State::Closed {
-            return true;
-        }
-        let (view, now) = self.snapshot();
-        transition::available(view, now, &self.config.limits())
+        let lim = self.config.limits();
+        let (view, now) = self.engine.snapshot(lim);
+        transition::available(view, now, lim, self.engine.seed())
     }
 
-    /// The effective state now: an open breaker whose timeout has passed reports
-    /// [`State::HalfOpen`], a half-open one whose half-open timeout has passed reports
-    /// [`State::Open`]. A pure read: it never changes the breaker.
+    /// The effective state now: an open breaker whose open period has ended reports
+    /// [`State::HalfOpen`]; a half-open one whose half-open period has run out reports
+    /// [`State::Open`] until the open period that started then ends. An isolated breaker
+    /// reports [`State::Open`]. A pure read: it never changes the breaker.
     ///
     /// # Examples
     ///
@@ -565,15 +361,52 @@ impl CircuitBreaker {
     /// assert_eq!(breaker.state(), State::Closed);
     /// ```
     pub fn state(&self) -> State {
-        // Acquire: as in `admit`.
-        if self.core.word.load(Ordering::Acquire).state() == State::Closed {
-            return State::Closed;
-        }
-        let (view, now) = self.snapshot();
-        transition::effective(view, now)
+        let lim = self.config.limits();
+        let (view, now) = self.engine.snapshot(lim);
+        transition::effective(view, now, lim, self.engine.seed())
     }
 
-    /// A snapshot of the counters and the effective state. A pure read.
+    /// Time until the current open period ends: `Some` only while the breaker is
+    /// effectively Open with a deadline (never when isolated). A pure read; the same figure
+    /// a rejection's [`Rejected::retry_after`] reports.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let breaker = breakerbox::CircuitBreaker::new("api");
+    /// assert_eq!(breaker.retry_after(), None);
+    /// breaker.force_open();
+    /// assert!(breaker.retry_after().unwrap() <= Duration::from_secs(60));
+    /// ```
+    pub fn retry_after(&self) -> Option<Duration> {
+        let lim = self.config.limits();
+        let (view, now) = self.engine.snapshot(lim);
+        transition::retry_after(view, now, lim, self.engine.seed()).map(Duration::from_micros)
+    }
+
+    /// The operator override in force.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use breakerbox::{CircuitBreaker, Mode};
+    /// let breaker = CircuitBreaker::new("api");
+    /// breaker.isolate();
+    /// assert_eq!(breaker.mode(), Mode::Isolated);
+    /// breaker.reset();
+    /// assert_eq!(breaker.mode(), Mode::Normal);
+    /// ```
+    pub fn mode(&self) -> Mode {
+        let (view, _) = self.engine.snapshot(self.config.limits());
+        match view.word.phase() {
+            Phase::Isolated => Mode::Isolated,
+            _ if view.word.disabled() => Mode::Disabled,
+            _ => Mode::Normal,
+        }
+    }
+
+    /// A snapshot of the counters, the rates and the effective state. A pure read.
     ///
     /// # Examples
     ///
@@ -585,43 +418,57 @@ impl CircuitBreaker {
     /// assert_eq!((m.total_calls, m.rejected_calls, m.state_transitions), (1, 1, 1));
     /// ```
     pub fn metrics(&self) -> Metrics {
-        let (view, now) = self.snapshot();
-        let time = |t: &AtomicU64| {
-            // Relaxed: statistics.
-            let t = t.load(Ordering::Relaxed);
-            (t > 0).then(|| self.clock.system_time(t - 1))
-        };
+        let lim = self.config.limits();
+        let (view, now) = self.engine.snapshot(lim);
+        let state = transition::effective(view, now, lim, self.engine.seed());
+        let clock = self.engine.clock();
+        let (last_failure, last_change) = self.engine.times();
+        let c = self.engine.counters();
         // Outcomes before the total, so a snapshot taken under traffic never shows more
         // outcomes than calls.
-        let successful_calls = self.core.counters.sum(Counter::Success);
-        let failed_calls = self.core.counters.sum(Counter::Failure);
-        let ignored_calls = self.core.counters.sum(Counter::Ignored);
-        let rejected_calls = self.core.counters.sum(Counter::Rejected);
+        let successful_calls = c.sum(Counter::Success);
+        let failed_calls = c.sum(Counter::Failure);
+        let ignored_calls = c.sum(Counter::Ignored);
+        let rejected_calls = c.sum(Counter::Rejected);
+        let would_reject_calls = c.sum(Counter::WouldReject);
+        let slow_calls = c.sum(Counter::Slow);
+        let w = view.word;
+        let closed = w.phase() == Phase::Closed && !w.disabled();
+        // P3 / P6: rates of the current closed window, once it holds its minimum.
+        let (failure_rate, slow_call_rate) = match &self.window {
+            Some(win) if closed => {
+                let (n, failures, slow) = win.totals(w.generation(), now);
+                if n > 0 && n >= lim.minimum_calls {
+                    let pct = |x: u32| f64::from(x) * 100.0 / f64::from(n);
+                    (Some(pct(failures)), lim.slow_us.map(|_| pct(slow)))
+                } else {
+                    (None, None)
+                }
+            }
+            _ => (None, None),
+        };
         Metrics {
-            state: transition::effective(view, now),
-            total_calls: self.core.counters.sum(Counter::Total),
+            state,
+            total_calls: c.sum(Counter::Total),
             successful_calls,
             failed_calls,
             ignored_calls,
             rejected_calls,
-            consecutive_failures: match view.word.state() {
-                State::Closed => view.word.failures(),
-                _ => 0,
-            },
-            // Relaxed: statistics.
-            state_transitions: self.core.transitions.load(Ordering::Relaxed),
-            last_failure_time: time(&self.core.last_failure),
-            last_state_change: time(&self.core.last_change),
-            slow_calls: 0,
-            failure_rate: None,
-            slow_call_rate: None,
-            would_reject_calls: 0,
+            consecutive_failures: if closed { w.count() } else { 0 },
+            state_transitions: self.engine.transitions(),
+            last_failure_time: last_failure.map(|t| clock.system_time(t)),
+            last_state_change: last_change.map(|t| clock.system_time(t)),
+            slow_calls,
+            failure_rate,
+            slow_call_rate,
+            would_reject_calls,
         }
     }
 
-    /// Back to Closed, failure streak and probe counts cleared; metrics are kept.
-    /// Counts as a transition (and notifies listeners) only when the state changes; always
-    /// starts a new generation, so permits taken before it are stale.
+    /// Back to Closed and [`Mode::Normal`]: failure streak, probe counts and the open streak
+    /// cleared, a new empty window; metrics are kept. Counts as a transition (and notifies
+    /// listeners) only when the state changes; always starts a new generation, so permits
+    /// taken before it are stale.
     ///
     /// # Examples
     ///
@@ -634,13 +481,13 @@ impl CircuitBreaker {
     /// assert_eq!(breaker.metrics().state_transitions, 2);
     /// ```
     pub fn reset(&self) {
-        // Acquire: as in `admit`.
-        let w = self.core.word.load(Ordering::Acquire);
-        self.drive(w, |_, _| Cause::Reset, |v, _| transition::reset(v));
+        self.operate(Operator::Reset);
     }
 
-    /// To Open now, with a fresh `timeout`. On an open breaker it only restarts the timeout
-    /// (no transition counted, no listener called).
+    /// To Open now, for `timeout` (jittered by the backoff's jitter); the open streak is
+    /// kept. On an open breaker it only restarts the period (no transition counted, no
+    /// listener called); on an isolated one it does nothing; on a disabled one it ends the
+    /// override.
     ///
     /// # Examples
     ///
@@ -651,20 +498,53 @@ impl CircuitBreaker {
     /// assert_eq!(breaker.state(), State::Open);
     /// ```
     pub fn force_open(&self) {
-        // Acquire: as in `admit`.
-        let w = self.core.word.load(Ordering::Acquire);
-        let period = self.config.limits().timeout_us;
-        self.drive(
-            w,
-            |_, _| Cause::ForceOpen,
-            |v, now| transition::force_open(v, now, period),
-        );
+        self.operate(Operator::ForceOpen);
+    }
+
+    /// Open until [`reset`](Self::reset): every call is rejected (dry run or not) with no
+    /// `retry_after`, and time never moves it to half-open. Reported as [`State::Open`] and
+    /// [`Mode::Isolated`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use breakerbox::{CircuitBreaker, Mode, State};
+    /// let breaker = CircuitBreaker::new("payments");
+    /// breaker.isolate();
+    /// let rejected = breaker.try_acquire().unwrap_err();
+    /// assert_eq!((rejected.state(), rejected.retry_after()), (State::Open, None));
+    /// assert_eq!(breaker.mode(), Mode::Isolated);
+    /// ```
+    pub fn isolate(&self) {
+        self.operate(Operator::Isolate);
+    }
+
+    /// Closed until [`reset`](Self::reset): every call is admitted, outcomes are counted in
+    /// the metrics only (no streak, no window), and the breaker never trips. Reported as
+    /// [`Mode::Disabled`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use breakerbox::{CircuitBreaker, Config, Mode, State};
+    /// let breaker = CircuitBreaker::with_config("flaky", Config::builder().failure_threshold(1).build()?);
+    /// breaker.disable();
+    /// for _ in 0..10 {
+    ///     let _ = breaker.call(|| Err::<(), _>("down"));
+    /// }
+    /// assert_eq!((breaker.state(), breaker.mode()), (State::Closed, Mode::Disabled));
+    /// assert_eq!(breaker.metrics().failed_calls, 10);
+    /// # Ok::<(), breakerbox::ConfigError>(())
+    /// ```
+    pub fn disable(&self) {
+        self.operate(Operator::Disable);
     }
 
     /// Opens the breaker for `open_for` because another replica of a fleet reported a trip
-    /// (used by `breakerbox-redis`): like [`force_open`](Self::force_open), but for the
-    /// given time, capped at the longest open period the local config allows, with cause
-    /// [`Cause::Remote`]. On an open breaker it only restarts the period.
+    /// (used by `breakerbox-redis`): like [`force_open`](Self::force_open), but for the given
+    /// time, capped at the longest open period the local config can produce, with cause
+    /// [`Cause::Remote`](crate::Cause::Remote). No backoff step; the open streak is kept.
+    /// Does nothing on an isolated or disabled breaker (an operator's override wins).
     ///
     /// # Examples
     ///
@@ -674,31 +554,16 @@ impl CircuitBreaker {
     /// let breaker = CircuitBreaker::new("api");
     /// breaker.open_remote(Duration::from_secs(5));
     /// assert_eq!(breaker.state(), State::Open);
-    /// let retry = breaker.try_acquire().unwrap_err().retry_after().unwrap();
-    /// assert!(retry <= Duration::from_secs(5));
+    /// assert!(breaker.retry_after().unwrap() <= Duration::from_secs(5));
     /// ```
     pub fn open_remote(&self, open_for: Duration) {
-        let cap = self.config.limits().timeout_us;
-        let period = crate::clock::to_us(open_for).min(cap);
-        // Acquire: as in `admit`.
-        let w = self.core.word.load(Ordering::Acquire);
-        self.drive(
-            w,
-            |_, _| Cause::Remote,
-            |v, now| transition::force_open(v, now, period),
-        );
+        let longest = self.config.limits().periods.longest_us();
+        let period = crate::clock::to_us(open_for).clamp(1, longest);
+        self.operate(Operator::Remote(period));
     }
 
-    /// The operator override in force.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use breakerbox::{CircuitBreaker, Mode};
-    /// assert_eq!(CircuitBreaker::new("api").mode(), Mode::Normal);
-    /// ```
-    pub fn mode(&self) -> Mode {
-        Mode::Normal
+    fn operate(&self, op: Operator) {
+        self.engine.operate(op, self.config.limits(), self);
     }
 
     /// Registers `listener`, called once per state change, after the change is published,
@@ -728,7 +593,7 @@ impl CircuitBreaker {
     }
 
     /// Approximate bytes this breaker occupies, excluding its name and listeners: the
-    /// breaker itself plus its counter stripes.
+    /// breaker itself, its config, its counter stripes and its window.
     ///
     /// # Examples
     ///
@@ -737,21 +602,60 @@ impl CircuitBreaker {
     /// assert!(breaker.footprint() >= std::mem::size_of::<breakerbox::CircuitBreaker>());
     /// ```
     pub fn footprint(&self) -> usize {
-        std::mem::size_of::<Self>() + self.core.counters.heap_bytes()
+        std::mem::size_of::<Self>()
+            + std::mem::size_of::<Config>()
+            + self.engine.heap_bytes()
+            + self.window.as_ref().map_or(0, |w| w.footprint())
     }
 }
 
-/// Records a failure for a call whose closure panicked (see `call_with`).
+impl Observer for CircuitBreaker {
+    fn changed(&self, change: Change) {
+        self.listeners.notify(|| StateChange {
+            name: self.name.to_string(),
+            from: change.from,
+            to: change.to,
+            cause: change.cause,
+        });
+    }
+}
+
+/// Every `Err` is a failure (`call`).
+#[inline]
+fn classify_errors<T, E>(r: &Result<T, E>) -> Outcome {
+    match r {
+        Ok(_) => Outcome::Success,
+        Err(_) => Outcome::Failure,
+    }
+}
+
+/// `Err`s for which `is_failure` holds are failures, anything else a success (`call_with`).
+#[inline]
+pub(crate) fn classify_with<T, E>(
+    is_failure: impl FnOnce(&E) -> bool,
+    r: &Result<T, E>,
+) -> Outcome {
+    match r {
+        Err(e) if is_failure(e) => Outcome::Failure,
+        _ => Outcome::Success,
+    }
+}
+
+/// A per-breaker jitter seed from the standard library's randomly keyed hasher.
+fn random_seed() -> u64 {
+    use std::hash::BuildHasher;
+    std::collections::hash_map::RandomState::new().hash_one(0x5EED_u64)
+}
+
+/// Records a failure for a call whose closure panicked (see `call_classified`).
 struct Unwind<'a> {
     breaker: &'a CircuitBreaker,
     ticket: Ticket,
-    cells: Cells<'a>,
 }
 
 impl Drop for Unwind<'_> {
     fn drop(&mut self) {
-        self.breaker
-            .settle(self.cells, self.ticket, Outcome::Failure);
+        self.breaker.abandon(self.breaker.cells(), self.ticket);
     }
 }
 
@@ -760,23 +664,25 @@ impl fmt::Debug for CircuitBreaker {
         f.debug_struct("CircuitBreaker")
             .field("name", &self.name())
             .field("state", &self.state())
+            .field("mode", &self.mode())
             .field("config", &self.config)
             .field("listeners", &self.listeners)
             .finish()
     }
 }
+
 #[cfg(all(test, not(loom), target_pointer_width = "64"))]
 mod layout {
     use super::*;
 
     #[test]
-    fn the_hot_line_is_one_line_and_the_breaker_four() {
-        // Word, stamp, counters' pointer and the rarely written statistics share one line.
-        assert_eq!(std::mem::size_of::<Core>(), 64);
-        assert_eq!(std::mem::align_of::<Core>(), 64);
-        // Everything else is read-only after construction and fits three more lines.
-        assert!(std::mem::size_of::<CircuitBreaker>() <= 256);
+    fn an_uncontended_breaker_stays_small() {
         let b = CircuitBreaker::new("layout");
-        assert_eq!(b.footprint(), 256 + b.core.counters.heap_bytes());
+        assert!(
+            std::mem::size_of::<CircuitBreaker>() <= 256,
+            "{}",
+            std::mem::size_of::<CircuitBreaker>()
+        );
+        assert!(b.footprint() >= std::mem::size_of::<CircuitBreaker>());
     }
 }

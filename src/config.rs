@@ -3,8 +3,41 @@
 use std::fmt;
 use std::time::Duration;
 
+use crate::backoff::{Backoff, Periods};
 use crate::clock::to_us;
 use crate::transition::Limits;
+
+/// The sliding window behind the failure-rate and slow-call-rate rules (API.md P1–P6).
+///
+/// # Examples
+///
+/// ```
+/// use breakerbox::{Config, Window};
+/// use std::time::Duration;
+///
+/// // Open when at least half of the last 100 calls failed, once 20 were seen.
+/// let by_count = Config::builder()
+///     .sliding_window(Window::Calls(100))
+///     .failure_rate_threshold(50.0)
+///     .minimum_calls(20)
+///     .build()?;
+/// assert_eq!(by_count.sliding_window(), Some(Window::Calls(100)));
+///
+/// // The same over the last 10 seconds.
+/// let by_time = Config::builder().sliding_window(Window::Time(Duration::from_secs(10))).build()?;
+/// assert!(!by_time.trips_on_consecutive_failures());
+/// # Ok::<(), breakerbox::ConfigError>(())
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Window {
+    /// The last `n` recorded outcomes, `1..=Config::MAX_WINDOW_CALLS`.
+    Calls(u32),
+    /// The outcomes recorded in the last `d`,
+    /// `Config::MIN_WINDOW_TIME..=Config::MAX_WINDOW_TIME`, kept in 10 equal buckets: an
+    /// outcome leaves the window between `d - d/10` and `d` after it entered.
+    Time(Duration),
+}
 
 /// The settings of one breaker, validated by [`ConfigBuilder::build`].
 ///
@@ -22,17 +55,25 @@ use crate::transition::Limits;
 /// assert_eq!(config.half_open_max_calls(), config.success_threshold());
 /// # Ok::<(), breakerbox::ConfigError>(())
 /// ```
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Config {
     failure_threshold: u32,
     success_threshold: u32,
     half_open_max_calls: u32,
     timeout: Duration,
     half_open_timeout: Duration,
-    /// `timeout` in whole µs, rounded up: the unit of the breaker's clock.
-    timeout_us: u64,
-    /// `half_open_timeout` in whole µs, rounded up.
-    half_open_timeout_us: u64,
+    sliding_window: Option<Window>,
+    failure_rate_threshold: f64,
+    minimum_calls: u32,
+    slow_call_duration: Option<Duration>,
+    slow_call_rate_threshold: f64,
+    backoff: Backoff,
+    dry_run: bool,
+    jitter_seed: Option<u64>,
+    /// Whether `failure_threshold` was set on the builder (P1).
+    failure_threshold_set: bool,
+    /// Everything above in the transition logic's units, computed once by `build`.
+    limits: Limits,
 }
 
 impl Config {
@@ -60,6 +101,37 @@ impl Config {
     /// assert!(Config::builder().timeout(Config::MAX_DURATION).build().is_ok());
     /// ```
     pub const MAX_DURATION: Duration = Duration::from_secs(366 * 86_400);
+
+    /// The largest `n` of [`Window::Calls`] and the largest `minimum_calls`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use breakerbox::{Config, Window};
+    /// let too_big = Window::Calls(Config::MAX_WINDOW_CALLS + 1);
+    /// assert_eq!(Config::builder().sliding_window(too_big).build().unwrap_err().field(), "sliding_window");
+    /// ```
+    pub const MAX_WINDOW_CALLS: u32 = 10_000;
+
+    /// The shortest [`Window::Time`]: one second.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use breakerbox::{Config, Window};
+    /// assert!(Config::builder().sliding_window(Window::Time(Config::MIN_WINDOW_TIME)).build().is_ok());
+    /// ```
+    pub const MIN_WINDOW_TIME: Duration = Duration::from_secs(1);
+
+    /// The longest [`Window::Time`]: one hour.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use breakerbox::{Config, Window};
+    /// assert!(Config::builder().sliding_window(Window::Time(Config::MAX_WINDOW_TIME)).build().is_ok());
+    /// ```
+    pub const MAX_WINDOW_TIME: Duration = Duration::from_secs(3_600);
 
     /// Starts a builder with the default settings.
     ///
@@ -131,37 +203,166 @@ impl Config {
         self.half_open_max_calls
     }
 
-    /// The settings in the units of the transition logic.
-    #[inline]
-    pub(crate) fn limits(&self) -> Limits {
-        Limits {
-            failure_threshold: self.failure_threshold,
-            success_threshold: self.success_threshold,
-            half_open_max_calls: self.half_open_max_calls,
-            timeout_us: self.timeout_us,
-            half_open_timeout_us: self.half_open_timeout_us,
-        }
+    /// The sliding window, if the rate rules are on.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(breakerbox::Config::default().sliding_window(), None);
+    /// ```
+    pub fn sliding_window(&self) -> Option<Window> {
+        self.sliding_window
     }
 
-    fn new(thresholds: [u32; 3], timeout: Duration, half_open_timeout: Duration) -> Config {
-        let [failure_threshold, success_threshold, half_open_max_calls] = thresholds;
-        Config {
-            failure_threshold,
-            success_threshold,
-            half_open_max_calls,
-            timeout,
-            half_open_timeout,
-            timeout_us: to_us(timeout),
-            half_open_timeout_us: to_us(half_open_timeout),
-        }
+    /// Percent of failures in the window that opens the breaker (default 50).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(breakerbox::Config::default().failure_rate_threshold(), 50.0);
+    /// ```
+    pub fn failure_rate_threshold(&self) -> f64 {
+        self.failure_rate_threshold
+    }
+
+    /// Outcomes the window must hold before its rates are evaluated (default 100; for
+    /// `Window::Calls(n)` the effective minimum is `min(minimum_calls, n)`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(breakerbox::Config::default().minimum_calls(), 100);
+    /// ```
+    pub fn minimum_calls(&self) -> u32 {
+        self.minimum_calls
+    }
+
+    /// A call slower than this is slow (off unless set).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(breakerbox::Config::default().slow_call_duration(), None);
+    /// ```
+    pub fn slow_call_duration(&self) -> Option<Duration> {
+        self.slow_call_duration
+    }
+
+    /// Percent of slow calls in the window that opens the breaker (default 100).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(breakerbox::Config::default().slow_call_rate_threshold(), 100.0);
+    /// ```
+    pub fn slow_call_rate_threshold(&self) -> f64 {
+        self.slow_call_rate_threshold
+    }
+
+    /// How open periods grow along a streak.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(breakerbox::Config::default().backoff(), breakerbox::Backoff::constant());
+    /// ```
+    pub fn backoff(&self) -> Backoff {
+        self.backoff
+    }
+
+    /// Whether the breaker runs in dry-run mode (decides, counts and notifies, never rejects).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert!(!breakerbox::Config::default().dry_run());
+    /// ```
+    pub fn dry_run(&self) -> bool {
+        self.dry_run
+    }
+
+    /// The jitter seed set on the builder, if any.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(breakerbox::Config::default().jitter_seed(), None);
+    /// ```
+    pub fn jitter_seed(&self) -> Option<u64> {
+        self.jitter_seed
+    }
+
+    /// Whether `failure_threshold` consecutive failures open the breaker: always without a
+    /// sliding window; with one, only if `failure_threshold` was set on the builder (P1).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use breakerbox::{Config, Window};
+    /// assert!(Config::default().trips_on_consecutive_failures());
+    /// let rate_only = Config::builder().sliding_window(Window::Calls(50)).build()?;
+    /// assert!(!rate_only.trips_on_consecutive_failures());
+    /// let both = Config::builder().sliding_window(Window::Calls(50)).failure_threshold(10).build()?;
+    /// assert!(both.trips_on_consecutive_failures());
+    /// # Ok::<(), breakerbox::ConfigError>(())
+    /// ```
+    pub fn trips_on_consecutive_failures(&self) -> bool {
+        self.sliding_window.is_none() || self.failure_threshold_set
+    }
+
+    /// The settings in the units of the transition logic.
+    #[inline]
+    pub(crate) fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// Computes `limits` from the public settings.
+    fn with_limits(mut self) -> Config {
+        let timeout_us = to_us(self.timeout);
+        self.limits = Limits {
+            failure_threshold: self.failure_threshold,
+            consecutive: self.trips_on_consecutive_failures(),
+            success_threshold: self.success_threshold,
+            half_open_max_calls: self.half_open_max_calls,
+            half_open_timeout_us: to_us(self.half_open_timeout),
+            periods: Periods::new(&self.backoff, timeout_us, self.backoff.max().map(to_us)),
+            slow_us: self.slow_call_duration.map(to_us),
+            window: self.sliding_window.is_some(),
+            minimum_calls: match self.sliding_window {
+                Some(Window::Calls(n)) => self.minimum_calls.min(n),
+                _ => self.minimum_calls,
+            },
+            failure_rate: self.failure_rate_threshold,
+            slow_rate: self.slow_call_rate_threshold,
+            dry_run: self.dry_run,
+        };
+        self
     }
 }
 
 impl Default for Config {
     /// `failure_threshold` 5, `success_threshold` 2, `timeout` 60 s, `half_open_timeout`
-    /// 30 s, `half_open_max_calls` 2 (the success threshold).
+    /// 30 s, `half_open_max_calls` 2 (the success threshold); no window, constant backoff,
+    /// no dry run.
     fn default() -> Self {
-        Config::new([5, 2, 2], Duration::from_secs(60), Duration::from_secs(30))
+        Config {
+            failure_threshold: 5,
+            success_threshold: 2,
+            half_open_max_calls: 2,
+            timeout: Duration::from_secs(60),
+            half_open_timeout: Duration::from_secs(30),
+            sliding_window: None,
+            failure_rate_threshold: 50.0,
+            minimum_calls: 100,
+            slow_call_duration: None,
+            slow_call_rate_threshold: 100.0,
+            backoff: Backoff::constant(),
+            dry_run: false,
+            jitter_seed: None,
+            failure_threshold_set: false,
+            limits: Limits::placeholder(),
+        }
+        .with_limits()
     }
 }
 
@@ -182,6 +383,14 @@ pub struct ConfigBuilder {
     half_open_max_calls: Option<u32>,
     timeout: Option<Duration>,
     half_open_timeout: Option<Duration>,
+    sliding_window: Option<Window>,
+    failure_rate_threshold: Option<f64>,
+    minimum_calls: Option<u32>,
+    slow_call_duration: Option<Duration>,
+    slow_call_rate_threshold: Option<f64>,
+    backoff: Option<Backoff>,
+    dry_run: Option<bool>,
+    jitter_seed: Option<u64>,
 }
 
 impl ConfigBuilder {
@@ -260,6 +469,132 @@ impl ConfigBuilder {
         self
     }
 
+    /// Turns the rate rules on over `w` (P1): the breaker then opens on the failure rate
+    /// (and, with [`slow_call_duration`](Self::slow_call_duration), the slow-call rate); the
+    /// consecutive rule applies too only if [`failure_threshold`](Self::failure_threshold)
+    /// is set.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use breakerbox::{Config, Window};
+    /// let config = Config::builder().sliding_window(Window::Calls(100)).build()?;
+    /// assert_eq!(config.sliding_window(), Some(Window::Calls(100)));
+    /// # Ok::<(), breakerbox::ConfigError>(())
+    /// ```
+    pub fn sliding_window(mut self, w: Window) -> Self {
+        self.sliding_window = Some(w);
+        self
+    }
+
+    /// Percent of failures in the window that opens the breaker, in `(0, 100]`; default 50.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let config = breakerbox::Config::builder().failure_rate_threshold(25.0).build()?;
+    /// assert_eq!(config.failure_rate_threshold(), 25.0);
+    /// # Ok::<(), breakerbox::ConfigError>(())
+    /// ```
+    pub fn failure_rate_threshold(mut self, percent: f64) -> Self {
+        self.failure_rate_threshold = Some(percent);
+        self
+    }
+
+    /// Outcomes the window must hold before its rates count, `1..=Config::MAX_WINDOW_CALLS`;
+    /// default 100. Protects a quiet service from tripping on its first few failures.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let config = breakerbox::Config::builder().minimum_calls(20).build()?;
+    /// assert_eq!(config.minimum_calls(), 20);
+    /// # Ok::<(), breakerbox::ConfigError>(())
+    /// ```
+    pub fn minimum_calls(mut self, n: u32) -> Self {
+        self.minimum_calls = Some(n);
+        self
+    }
+
+    /// A call taking longer than `d` from admission to outcome is slow, in
+    /// `(0, Config::MAX_DURATION]`; off unless set. Slow calls count toward the slow-call rate,
+    /// a slow probe reopens a half-open breaker (P6), and a call abandoned after running
+    /// longer than `d` records a slow failure (P9).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let config = breakerbox::Config::builder().slow_call_duration(Duration::from_millis(500)).build()?;
+    /// assert_eq!(config.slow_call_duration(), Some(Duration::from_millis(500)));
+    /// # Ok::<(), breakerbox::ConfigError>(())
+    /// ```
+    pub fn slow_call_duration(mut self, d: Duration) -> Self {
+        self.slow_call_duration = Some(d);
+        self
+    }
+
+    /// Percent of slow calls in the window that opens the breaker, in `(0, 100]`; default 100.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let config = breakerbox::Config::builder().slow_call_rate_threshold(80.0).build()?;
+    /// assert_eq!(config.slow_call_rate_threshold(), 80.0);
+    /// # Ok::<(), breakerbox::ConfigError>(())
+    /// ```
+    pub fn slow_call_rate_threshold(mut self, percent: f64) -> Self {
+        self.slow_call_rate_threshold = Some(percent);
+        self
+    }
+
+    /// How open periods grow along a streak (P7); default [`Backoff::constant`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use breakerbox::{Backoff, Config};
+    /// use std::time::Duration;
+    /// let b = Backoff::exponential(2.0, Duration::from_secs(600));
+    /// assert_eq!(Config::builder().backoff(b).build()?.backoff(), b);
+    /// # Ok::<(), breakerbox::ConfigError>(())
+    /// ```
+    pub fn backoff(mut self, b: Backoff) -> Self {
+        self.backoff = Some(b);
+        self
+    }
+
+    /// Dry run (P8): the breaker decides, counts, transitions and notifies as usual but
+    /// rejects nothing; calls it would have rejected are counted in
+    /// `Metrics::would_reject_calls`. For rolling a new breaker out safely.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert!(breakerbox::Config::builder().dry_run(true).build()?.dry_run());
+    /// # Ok::<(), breakerbox::ConfigError>(())
+    /// ```
+    pub fn dry_run(mut self, on: bool) -> Self {
+        self.dry_run = Some(on);
+        self
+    }
+
+    /// Seeds the backoff's jitter draws, for reproducible runs and tests; by default each
+    /// breaker draws a random seed. A period's draw is a hash of the seed and the period's
+    /// generation, fixed when the period is decided.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let config = breakerbox::Config::builder().jitter_seed(42).build()?;
+    /// assert_eq!(config.jitter_seed(), Some(42));
+    /// # Ok::<(), breakerbox::ConfigError>(())
+    /// ```
+    pub fn jitter_seed(mut self, seed: u64) -> Self {
+        self.jitter_seed = Some(seed);
+        self
+    }
+
     /// Validates the settings.
     ///
     /// # Errors
@@ -297,11 +632,93 @@ impl ConfigBuilder {
             "half_open_timeout",
             self.half_open_timeout.unwrap_or(d.half_open_timeout),
         )?;
-        Ok(Config::new(
-            [failure_threshold, success_threshold, half_open_max_calls],
+        let sliding_window = self.sliding_window.map(window).transpose()?;
+        let failure_rate_threshold = percent(
+            "failure_rate_threshold",
+            self.failure_rate_threshold
+                .unwrap_or(d.failure_rate_threshold),
+        )?;
+        let minimum_calls = self.minimum_calls.unwrap_or(d.minimum_calls);
+        if !(1..=Config::MAX_WINDOW_CALLS).contains(&minimum_calls) {
+            return Err(ConfigError {
+                field: "minimum_calls",
+                message: format!(
+                    "minimum_calls = {minimum_calls} is out of range: it must be between 1 and \
+                     {} inclusive",
+                    Config::MAX_WINDOW_CALLS
+                ),
+            });
+        }
+        let slow_call_duration = self
+            .slow_call_duration
+            .map(|d| duration("slow_call_duration", d))
+            .transpose()?;
+        let slow_call_rate_threshold = percent(
+            "slow_call_rate_threshold",
+            self.slow_call_rate_threshold
+                .unwrap_or(d.slow_call_rate_threshold),
+        )?;
+        let backoff = self.backoff.unwrap_or(d.backoff);
+        if let Some(message) = backoff.invalid(timeout, Config::MAX_DURATION) {
+            return Err(ConfigError {
+                field: "backoff",
+                message,
+            });
+        }
+        Ok(Config {
+            failure_threshold,
+            success_threshold,
+            half_open_max_calls,
             timeout,
             half_open_timeout,
-        ))
+            sliding_window,
+            failure_rate_threshold,
+            minimum_calls,
+            slow_call_duration,
+            slow_call_rate_threshold,
+            backoff,
+            dry_run: self.dry_run.unwrap_or(false),
+            jitter_seed: self.jitter_seed,
+            failure_threshold_set: self.failure_threshold.is_some(),
+            limits: Limits::placeholder(),
+        }
+        .with_limits())
+    }
+}
+
+fn window(w: Window) -> Result<Window, ConfigError> {
+    let ok = match w {
+        Window::Calls(n) => (1..=Config::MAX_WINDOW_CALLS).contains(&n),
+        Window::Time(d) => (Config::MIN_WINDOW_TIME..=Config::MAX_WINDOW_TIME).contains(&d),
+    };
+    if ok {
+        return Ok(w);
+    }
+    Err(ConfigError {
+        field: "sliding_window",
+        message: match w {
+            Window::Calls(n) => format!(
+                "sliding_window = Calls({n}) is out of range: n must be between 1 and {} inclusive",
+                Config::MAX_WINDOW_CALLS
+            ),
+            Window::Time(d) => format!(
+                "sliding_window = Time({d:?}) is out of range: it must be between {:?} and {:?}",
+                Config::MIN_WINDOW_TIME,
+                Config::MAX_WINDOW_TIME
+            ),
+        },
+    })
+}
+
+fn percent(field: &'static str, p: f64) -> Result<f64, ConfigError> {
+    // NaN fails both comparisons; infinities fail the upper bound or the lower one.
+    if p > 0.0 && p <= 100.0 {
+        Ok(p)
+    } else {
+        Err(ConfigError {
+            field,
+            message: format!("{field} = {p} is out of range: it must be above 0 and at most 100"),
+        })
     }
 }
 

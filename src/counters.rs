@@ -39,6 +39,10 @@ pub(crate) enum Counter {
     Ignored = 3,
     /// Rejected admissions.
     Rejected = 4,
+    /// Success / Failure outcomes slower than `slow_call_duration`.
+    Slow = 5,
+    /// Dry run: admissions the breaker would have rejected.
+    WouldReject = 6,
 }
 
 /// Slot id of a thread that owns no stripe.
@@ -51,7 +55,7 @@ const MAX_IDS: u32 = 64;
 #[derive(Debug)]
 #[repr(align(64))]
 pub(crate) struct Stripe {
-    cells: [AtomicU64; 5],
+    cells: [AtomicU64; 7],
 }
 
 impl Stripe {

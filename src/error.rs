@@ -227,12 +227,24 @@ impl<E: fmt::Display> fmt::Display for Error<E> {
     }
 }
 
+/// `Inner` is transparent (API.md, revised 2026-12-02): `Display` is the inner error's and
+/// `source()` is the inner error's own source, so a report that walks the chain prints each
+/// message once. A rejection has no source.
+///
+/// # Examples
+///
+/// ```
+/// use std::error::Error as _;
+/// let io = std::io::Error::new(std::io::ErrorKind::Other, "disk on fire");
+/// let err = breakerbox::Error::Inner(io);
+/// assert_eq!(err.to_string(), "disk on fire");
+/// assert!(err.source().is_none()); // the io::Error has no source of its own
+/// ```
 impl<E: std::error::Error + 'static> std::error::Error for Error<E> {
-    /// The inner error; `None` for a rejection (its message is the whole story).
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             Error::Rejected(_) => None,
-            Error::Inner(e) => Some(e),
+            Error::Inner(e) => e.source(),
         }
     }
 }

@@ -8,24 +8,29 @@
 )]
 #![doc(test(attr(deny(warnings))))]
 
+mod backoff;
 mod breaker;
 mod clock;
 mod config;
 mod counters;
+mod engine;
 mod error;
 mod future;
 mod listeners;
 mod metrics;
 mod permit;
+mod rates;
 mod registry;
 mod state;
 mod sync;
 mod transition;
 mod word;
 
+pub use backoff::Backoff;
 pub use breaker::CircuitBreaker;
-pub use config::{Config, ConfigBuilder, ConfigError};
+pub use config::{Config, ConfigBuilder, ConfigError, Window};
 pub use error::{Error, Rejected};
+pub use future::{CallFuture, ErrorsFail};
 pub use listeners::StateChange;
 pub use metrics::Metrics;
 pub use permit::{Outcome, OwnedPermit, Permit};

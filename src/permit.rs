@@ -31,23 +31,17 @@ pub enum Outcome {
     Ignored,
 }
 
-/// The drop outcome of a permit nobody recorded: a panic unwinding through the call is a
-/// failure, anything else (a cancelled future, an early return) says nothing.
-fn unrecorded() -> Outcome {
-    if std::thread::panicking() {
-        Outcome::Failure
-    } else {
-        Outcome::Ignored
-    }
-}
-
 /// Admission to make one call through a [`CircuitBreaker`], from
 /// [`CircuitBreaker::try_acquire`].
 ///
 /// Record how the call went with [`record_outcome`](Permit::record_outcome),
 /// [`success`](Permit::success) or [`failure`](Permit::failure). Dropped without a recorded
 /// outcome, it records [`Outcome::Failure`] if the thread is panicking and
-/// [`Outcome::Ignored`] otherwise.
+/// [`Outcome::Ignored`] otherwise — unless `slow_call_duration` is set and the call had
+/// already run longer than that: then a slow failure (API.md P9; an outer timeout that
+/// abandons a slow call must not hide a hung dependency).
+///
+/// With `slow_call_duration` set, a permit times itself from `try_acquire` to its record.
 ///
 /// # Examples
 ///
@@ -93,7 +87,7 @@ impl<'a> Permit<'a> {
         // The permit owns nothing to free: forgetting it only skips `Drop`, which would
         // record a second outcome.
         std::mem::forget(self);
-        breaker.settle(breaker.cells(), ticket, outcome);
+        breaker.finish(breaker.cells(), ticket, outcome);
     }
 
     /// Records [`Outcome::Success`].
@@ -130,8 +124,7 @@ impl<'a> Permit<'a> {
 impl Drop for Permit<'_> {
     /// Reached only without a recorded outcome: `record_outcome` forgets the permit.
     fn drop(&mut self) {
-        self.breaker
-            .settle(self.breaker.cells(), self.ticket, unrecorded());
+        self.breaker.abandon(self.breaker.cells(), self.ticket);
     }
 }
 
@@ -140,7 +133,7 @@ impl fmt::Debug for Permit<'_> {
         f.debug_struct("Permit")
             .field("breaker", &self.breaker.name())
             .field("generation", &self.ticket.generation)
-            .field("probe", &self.ticket.probe)
+            .field("role", &self.ticket.role)
             .finish()
     }
 }
@@ -191,7 +184,7 @@ impl OwnedPermit {
     pub fn record_outcome(mut self, outcome: Outcome) {
         self.armed = false;
         self.breaker
-            .settle(self.breaker.cells(), self.ticket, outcome);
+            .finish(self.breaker.cells(), self.ticket, outcome);
     }
 
     /// Records [`Outcome::Success`].
@@ -244,8 +237,7 @@ impl OwnedPermit {
 impl Drop for OwnedPermit {
     fn drop(&mut self) {
         if self.armed {
-            self.breaker
-                .settle(self.breaker.cells(), self.ticket, unrecorded());
+            self.breaker.abandon(self.breaker.cells(), self.ticket);
         }
     }
 }
@@ -255,7 +247,7 @@ impl fmt::Debug for OwnedPermit {
         f.debug_struct("OwnedPermit")
             .field("breaker", &self.breaker.name())
             .field("generation", &self.ticket.generation)
-            .field("probe", &self.ticket.probe)
+            .field("role", &self.ticket.role)
             .finish()
     }
 }

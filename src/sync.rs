@@ -8,7 +8,13 @@
 //! `RwLock` is only needed under loom (the registry's modelled store). The two thread-locals
 //! of `counters` pick std or loom themselves: std's take `const` initialisers, loom's do not.
 //!
-//! All state words are 64-bit, so loom models them natively: no 128-bit shim is needed.
+//! The hot state word is a plain 64-bit atomic. The 128-bit stamp (`crate::word`) uses
+//! `portable_atomic::AtomicU128`; loom has no 128-bit atomics, so under loom a stand-in with
+//! the same method names keeps it in a loom `Mutex`: a linearizable register whose every
+//! access is a point loom can preempt at, which is all the protocol relies on.
+
+#[cfg(not(loom))]
+pub(crate) use portable_atomic::AtomicU128;
 
 #[cfg(not(loom))]
 pub(crate) use std::sync::{
@@ -31,5 +37,37 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     match m.lock() {
         Ok(g) => g,
         Err(poisoned) => poisoned.into_inner(),
+    }
+}
+
+/// loom stand-in for `portable_atomic::AtomicU128`: the same methods over a loom `Mutex`.
+#[cfg(loom)]
+#[derive(Debug)]
+pub(crate) struct AtomicU128(Mutex<u128>);
+
+#[cfg(loom)]
+impl AtomicU128 {
+    pub(crate) fn new(v: u128) -> AtomicU128 {
+        AtomicU128(Mutex::new(v))
+    }
+
+    pub(crate) fn load(&self, _: Ordering) -> u128 {
+        *lock(&self.0)
+    }
+
+    pub(crate) fn compare_exchange(
+        &self,
+        current: u128,
+        new: u128,
+        _: Ordering,
+        _: Ordering,
+    ) -> Result<u128, u128> {
+        let mut v = lock(&self.0);
+        if *v == current {
+            *v = new;
+            Ok(current)
+        } else {
+            Err(*v)
+        }
     }
 }

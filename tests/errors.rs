@@ -111,9 +111,33 @@ fn error_inner_display_source_and_into_inner() {
         e.to_string().contains("backend said 503"),
         "{e} should show the inner error"
     );
-    let source = e.source().expect("source is the inner error");
-    assert_eq!(source.downcast_ref::<Backend>(), Some(&Backend("503")));
+    // Transparent (API.md, revised): the inner error's own source, here none, so a report
+    // walking the chain prints "backend said 503" once.
+    assert!(e.source().is_none());
     assert_eq!(e.into_inner(), Some(Backend("503")));
+}
+
+#[test]
+fn a_report_walking_the_chain_prints_each_message_once() {
+    #[derive(Debug)]
+    struct Wrapped(std::io::Error);
+    impl fmt::Display for Wrapped {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("query failed")
+        }
+    }
+    impl StdError for Wrapped {
+        fn source(&self) -> Option<&(dyn StdError + 'static)> {
+            Some(&self.0)
+        }
+    }
+    let (b, _mock) = breaker("svc", 5);
+    let e = b
+        .call(|| Err::<(), _>(Wrapped(std::io::Error::other("connection reset"))))
+        .expect_err("inner error");
+    let mut report = vec![e.to_string()];
+    report.extend(std::iter::successors(e.source(), |e| (*e).source()).map(|e| e.to_string()));
+    assert_eq!(report, ["query failed", "connection reset"]);
 }
 
 #[test]

@@ -126,15 +126,17 @@ fn a_jump_of_300_days_ends_the_half_open_period() {
     mock.increment(TIMEOUT);
     succeed(&b);
     mock.increment(DAY * 300);
-    assert_eq!(b.state(), State::Open);
-    // Per API.md the next call moves it to Open with a fresh timeout and is rejected.
-    let r = rejected(&b);
-    assert_eq!(r.state(), State::Open);
-    assert_eq!(r.retry_after(), Some(TIMEOUT));
-    mock.increment(TIMEOUT);
+    // The half-open period expired long ago, and so did the open period that started then
+    // (revised Semantics 4): half-open again, with no call needed.
+    assert_eq!(b.state(), State::HalfOpen);
+    assert!(b.is_available());
+    // The next call records both moves and is the first probe of a new period.
     succeed(&b);
+    assert_eq!(b.state(), State::HalfOpen);
     succeed(&b);
     assert_eq!(b.state(), State::Closed);
+    // C→O, O→H, H→O (expired), O→H, H→C.
+    assert_eq!(b.metrics().state_transitions, 5);
 }
 
 #[test]
@@ -146,11 +148,12 @@ fn repeated_long_jumps_over_years() {
         mock.increment(DAY * 300);
         assert_eq!(b.state(), State::HalfOpen);
         let p = b.try_acquire().expect("probe");
-        mock.increment(DAY * 65);
+        mock.increment(HALF_OPEN_TIMEOUT);
         assert_eq!(b.state(), State::Open);
         p.success(); // too late: neither closes nor reopens
         assert_eq!(rejected(&b).retry_after(), Some(TIMEOUT));
-        mock.increment(TIMEOUT);
+        mock.increment(DAY * 65);
+        assert_eq!(b.state(), State::HalfOpen);
         succeed(&b);
         assert_eq!(b.state(), State::Closed);
     }

@@ -132,17 +132,18 @@ fn half_open_timeout_makes_the_effective_state_open() {
     assert_eq!(m.state_transitions, 2);
     assert_eq!(m.last_state_change, before.last_state_change);
 
-    // The next call makes the move, with a fresh timeout from that call, and is rejected.
+    // The open period started when the half-open period expired (API.md Semantics 4,
+    // revised): the next call, 3 s later, records the move and is rejected with 7 s left.
     mock.increment(Duration::from_secs(3));
     let r = rejected(&b);
     assert_eq!(r.state(), State::Open);
-    assert_eq!(r.retry_after(), Some(TIMEOUT));
+    assert_eq!(r.retry_after(), Some(TIMEOUT - Duration::from_secs(3)));
     let m = b.metrics();
     assert_eq!(m.state_transitions, 3);
     assert_eq!(m.rejected_calls, 1);
     assert_balanced(&m);
 
-    mock.increment(TIMEOUT - US);
+    mock.increment(TIMEOUT - Duration::from_secs(3) - US);
     assert_eq!(b.state(), State::Open);
     assert_eq!(rejected(&b).retry_after(), Some(US));
     mock.increment(US - NS);
@@ -197,12 +198,40 @@ fn outcomes_after_the_half_open_timeout_neither_close_nor_reopen() {
     assert_eq!(m.consecutive_failures, 0);
     assert_balanced(&m);
 
-    // Had p2 reopened the breaker, the timeout would have started at p2's failure and
-    // 4 s would be gone from it now.
+    // The open period started at the expiry (revised Semantics 4), so 4 s are gone from
+    // it; the move is recorded (once) by the next call, not by p2.
     mock.increment(Duration::from_secs(4));
     let r = rejected(&b);
-    assert_eq!(r.retry_after(), Some(TIMEOUT));
+    assert_eq!(r.retry_after(), Some(TIMEOUT - Duration::from_secs(4)));
     assert_eq!(b.metrics().state_transitions, 3);
+}
+
+#[test]
+fn a_client_gating_on_is_available_is_never_locked_out() {
+    // The trap of the old Semantics 4: after an expired half-open period nothing but a call
+    // could start the next open period, and a client that only calls when
+    // `is_available()` never made one.
+    let (b, mock) = half_open(config(1, 1, 1));
+    let stuck = b.try_acquire().expect("probe that never reports");
+    mock.increment(HALF_OPEN_TIMEOUT);
+    assert!(!b.is_available());
+    assert_eq!(b.retry_after(), Some(TIMEOUT));
+    mock.increment(TIMEOUT - US);
+    assert!(!b.is_available());
+    mock.increment(US);
+    // No call was made since the expiry, yet the open period has ended.
+    assert!(b.is_available());
+    assert_eq!(b.state(), State::HalfOpen);
+    assert_eq!(
+        b.metrics().state_transitions,
+        2,
+        "queries make no transition"
+    );
+    succeed(&b);
+    assert_eq!(b.state(), State::Closed);
+    // Closed→Open, Open→HalfOpen, HalfOpen→Open (expired), Open→HalfOpen, HalfOpen→Closed.
+    assert_eq!(b.metrics().state_transitions, 5);
+    drop(stuck);
 }
 
 #[test]

@@ -143,13 +143,25 @@ impl Model {
         self.now() >= self.half_open_deadline()
     }
 
+    /// Revised Semantics 4: an expired half-open period is an open period that started at
+    /// the moment it expired; its end, in ticks.
+    fn expired_open_deadline(&self) -> u64 {
+        self.half_open_deadline() + ticks(self.cfg.timeout)
+    }
+
     /// Semantics 2–4: the state that queries report now.
     fn effective_state(&self) -> State {
         match self.stored {
             State::Closed => State::Closed,
             State::Open if self.open_timed_out() => State::HalfOpen,
             State::Open => State::Open,
-            State::HalfOpen if self.half_open_timed_out() => State::Open,
+            State::HalfOpen if self.half_open_timed_out() => {
+                if self.now() >= self.expired_open_deadline() {
+                    State::HalfOpen
+                } else {
+                    State::Open
+                }
+            }
             State::HalfOpen => State::HalfOpen,
         }
     }
@@ -159,9 +171,19 @@ impl Model {
         match self.stored {
             State::Closed => true,
             State::Open => self.open_timed_out(),
-            State::HalfOpen => {
-                !self.half_open_timed_out() && self.probes < self.cfg.half_open_max_calls
+            State::HalfOpen if self.half_open_timed_out() => {
+                self.now() >= self.expired_open_deadline()
             }
+            State::HalfOpen => self.probes < self.cfg.half_open_max_calls,
+        }
+    }
+
+    /// Records an expired half-open period (HalfOpen -> Open at its expiry), if any.
+    fn record_expiry(&mut self) {
+        if self.stored == State::HalfOpen && self.half_open_timed_out() {
+            let expired_at = self.half_open_deadline();
+            self.transition(State::Open);
+            self.opened_at = expired_at;
         }
     }
 
@@ -193,6 +215,7 @@ impl Model {
 
     fn try_acquire(&mut self) -> Result<ModelPermit, ModelRejection> {
         self.total_calls += 1;
+        self.record_expiry();
         match self.stored {
             State::Closed => Ok(ModelPermit {
                 generation: self.generation,
@@ -214,16 +237,6 @@ impl Model {
                     retry_after: Some(Duration::from_nanos(
                         (self.open_deadline() - self.now()) * TICK_NS,
                     )),
-                })
-            }
-            State::HalfOpen if self.half_open_timed_out() => {
-                // The half-open period ran out: this call reopens it (fresh timeout from
-                // now) and is rejected.
-                self.transition(State::Open);
-                self.rejected_calls += 1;
-                Err(ModelRejection {
-                    state: State::Open,
-                    retry_after: Some(Duration::from_nanos(ticks(self.cfg.timeout) * TICK_NS)),
                 })
             }
             State::HalfOpen if self.probes < self.cfg.half_open_max_calls => {
@@ -291,10 +304,12 @@ impl Model {
     }
 
     fn reset(&mut self) {
+        self.record_expiry();
         self.transition(State::Closed);
     }
 
     fn force_open(&mut self) {
+        self.record_expiry();
         self.transition(State::Open);
     }
 

@@ -1,0 +1,404 @@
+//! The mechanism: the state word and the stamp, the CAS loop around [`crate::transition`],
+//! the publication protocol, the counters and the window. [`crate::breaker`] is the public
+//! facade over it (the tokio `semaphore.rs` / `batch_semaphore.rs` split).
+//!
+//! # The protocol
+//!
+//! 1. Load the word (Acquire). Closed: the hot paths decide from the word alone.
+//! 2. Otherwise load the stamp (Acquire), then read the clock: every decision uses a time
+//!    read after the word and the stamp it decides from, so a deadline is never compared
+//!    with a time older than the one it was computed from. A stamp of a later generation
+//!    than the word means the word is stale: reload both.
+//! 3. Resolve them ([`View::resolve`]), decide with a pure step, and CAS the word
+//!    (`compare_exchange_weak(cur, next, AcqRel, Acquire)`); on failure retry from the word
+//!    the CAS returned. A step that changes nothing writes nothing.
+//! 4. The CAS that starts an Open / HalfOpen generation has a winner; only the winner
+//!    publishes that generation's stamp, with the deadline it computed from its own clock
+//!    reading (step 2, taken before its CAS), by a monotone CAS: only over a stamp of an
+//!    older generation. Readers never publish on anyone's behalf; until the stamp appears
+//!    they treat the period as just started (`View::resolve`). The argument that no stale
+//!    stamp is ever installed is in [`crate::word`].
+//! 5. A probe's success counts in the stamp first (a 128-bit CAS of the same generation),
+//!    then frees its slot or closes the breaker with a CAS of the word.
+//!
+//! # Orderings
+//!
+//! The word's CAS is AcqRel / Acquire and its loads Acquire ([`AtomicWord`]); the stamp's
+//! CAS is AcqRel / Acquire and its loads Acquire ([`AtomicStamp`]). Statistics (counters,
+//! transition count, timestamps) are Relaxed: nothing is published through them.
+//!
+//! [`AtomicWord`]: crate::word::AtomicWord
+//! [`AtomicStamp`]: crate::word::AtomicStamp
+
+use crossbeam_utils::Backoff;
+
+use crate::clock::Clock;
+use crate::counters::{self, Cells, Counter, Counters};
+use crate::sync::{AtomicU64, Ordering};
+use crate::transition::{self, Admission, Change, Limits, Operator, Role, Step, Ticket, View};
+use crate::word::{AtomicStamp, AtomicWord, Phase, Stamp, Word};
+use crate::{Outcome, State};
+
+/// Where transitions are reported: the facade's listeners and tracing.
+pub(crate) trait Observer {
+    /// Called once per state change, after it is published, on the thread that made it.
+    fn changed(&self, change: Change);
+}
+
+/// The breaker's mutable state.
+///
+/// `repr(align(64))`: the word, the stamp and the counters' base share the first line;
+/// the other fields are written only on failures and transitions, which write the word
+/// anyway.
+#[repr(align(64))]
+pub(crate) struct Engine {
+    word: AtomicWord,
+    stamp: AtomicStamp,
+    counters: Counters,
+    /// State changes since creation.
+    transitions: AtomicU64,
+    /// µs since the epoch of the last failure, plus one; 0 = never.
+    last_failure: AtomicU64,
+    /// µs since the epoch of the last state change, plus one; 0 = never.
+    last_change: AtomicU64,
+    clock: Clock,
+    /// The jitter seed: the random source of the backoff draws (`backoff::unit`).
+    seed: u64,
+}
+
+/// A rejection, before the facade dresses it with the breaker's name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Refusal {
+    pub(crate) state: State,
+    pub(crate) retry_after_us: Option<u64>,
+}
+
+impl Engine {
+    pub(crate) fn new(clock: Clock, seed: u64) -> Engine {
+        Engine {
+            word: AtomicWord::new(Word::new(Phase::Closed, 0)),
+            stamp: AtomicStamp::new(Stamp::NONE),
+            counters: Counters::new(),
+            transitions: AtomicU64::new(0),
+            last_failure: AtomicU64::new(0),
+            last_change: AtomicU64::new(0),
+            clock,
+            seed,
+        }
+    }
+
+    /// The calling thread's counter cells.
+    #[inline]
+    pub(crate) fn cells(&self) -> Cells<'_> {
+        self.counters.cells(counters::slot())
+    }
+
+    /// The counters (for metrics).
+    pub(crate) fn counters(&self) -> &Counters {
+        &self.counters
+    }
+
+    /// The clock.
+    pub(crate) fn clock(&self) -> &Clock {
+        &self.clock
+    }
+
+    /// Admission, counted in `cells`. Closed: one load of the word (plus a clock read when
+    /// slow calls are timed), wait-free.
+    #[inline]
+    pub(crate) fn admit(
+        &self,
+        cells: Cells<'_>,
+        lim: &Limits,
+        obs: &impl Observer,
+    ) -> Result<Ticket, Refusal> {
+        cells.bump(Counter::Total);
+        let w = self.word.load();
+        if w.phase() == Phase::Closed {
+            let start = match lim.slow_us {
+                Some(_) => self.clock.now_us(),
+                None => 0,
+            };
+            return Ok(Ticket::closed(w.generation(), start));
+        }
+        self.admit_slow(w, cells, lim, obs)
+    }
+
+    #[inline(never)]
+    fn admit_slow(
+        &self,
+        w: Word,
+        cells: Cells<'_>,
+        lim: &Limits,
+        obs: &impl Observer,
+    ) -> Result<Ticket, Refusal> {
+        match self.drive(w, lim, obs, |v, now| {
+            transition::acquire(v, now, lim, self.seed)
+        }) {
+            Admission::Admitted(ticket) => Ok(ticket),
+            Admission::Shadow(ticket) => {
+                cells.bump(Counter::WouldReject);
+                Ok(ticket)
+            }
+            Admission::Rejected {
+                state,
+                retry_after_us,
+            } => {
+                cells.bump(Counter::Rejected);
+                Err(Refusal {
+                    state,
+                    retry_after_us,
+                })
+            }
+        }
+    }
+
+    /// Records a permit's outcome: counts it in `cells` (the recording thread's), then
+    /// drives the state machine unless the outcome cannot change it. `slow` per P2.
+    #[inline]
+    pub(crate) fn settle(
+        &self,
+        cells: Cells<'_>,
+        ticket: Ticket,
+        (outcome, slow): (Outcome, bool),
+        lim: &Limits,
+        window: Option<&dyn Window>,
+        obs: &impl Observer,
+    ) {
+        let counter = match outcome {
+            Outcome::Success => Counter::Success,
+            Outcome::Failure => Counter::Failure,
+            Outcome::Ignored => Counter::Ignored,
+        };
+        cells.bump(counter);
+        if slow {
+            cells.bump(Counter::Slow);
+        }
+        match outcome {
+            Outcome::Success if window.is_none() && !slow => {
+                let w = self.word.load();
+                // `transition::record` leaves the quiet word unchanged: skip the write.
+                if w != ticket.quiet_word() {
+                    self.settle_slow(w, ticket, outcome, slow, lim, window, obs);
+                }
+            }
+            // An ignored closed-state call changes nothing (`transition::record`).
+            Outcome::Ignored if ticket.role != Role::Probe => {}
+            _ => self.settle_slow(self.word.load(), ticket, outcome, slow, lim, window, obs),
+        }
+    }
+
+    #[inline(never)]
+    #[allow(clippy::too_many_arguments)]
+    fn settle_slow(
+        &self,
+        w: Word,
+        ticket: Ticket,
+        outcome: Outcome,
+        slow: bool,
+        lim: &Limits,
+        window: Option<&dyn Window>,
+        obs: &impl Observer,
+    ) {
+        if outcome == Outcome::Failure {
+            let now = self.clock.now_us();
+            // Relaxed: a statistic; fetch_max keeps the latest under races.
+            self.last_failure.fetch_max(now + 1, Ordering::Relaxed);
+        }
+        if w.generation() != ticket.generation || ticket.role == Role::Shadow {
+            return; // Stale or shadow: counted above, never drives the machine (5, P8).
+        }
+        if ticket.role == Role::Probe && outcome == Outcome::Success && !slow {
+            return self.probe_success(ticket, lim, obs);
+        }
+        // P2: outcomes of the current Closed generation enter the window, then its verdict
+        // is an input of the step.
+        let verdict = match window {
+            Some(win)
+                if w.phase() == Phase::Closed && !w.disabled() && outcome != Outcome::Ignored =>
+            {
+                let failure = outcome == Outcome::Failure;
+                let now = self.clock.now_us();
+                // Totals are asked for on every outcome: with a time window a success can
+                // trip too, once older successes have left it (P3 read literally).
+                win.add(ticket.generation, failure, slow, now, true)
+                    .and_then(|t| transition::rate_verdict(t.0, t.1, t.2, lim))
+            }
+            _ => None,
+        };
+        if outcome == Outcome::Success && verdict.is_none() && w == ticket.quiet_word() {
+            return;
+        }
+        self.drive(w, lim, obs, |v, now| {
+            transition::record(v, ticket, outcome, slow, verdict, now, lim, self.seed)
+        });
+    }
+
+    /// A probe's plain success: count it in the stamp, then free the slot or close.
+    fn probe_success(&self, ticket: Ticket, lim: &Limits, obs: &impl Observer) {
+        let backoff = Backoff::new();
+        let closes = loop {
+            let w = self.word.load();
+            let Some((view, now)) = self.view(w, lim) else {
+                continue;
+            };
+            let Some((counted, closes)) = transition::count_success(view, ticket, now, lim) else {
+                return; // Stale, or the half-open period has run out: counted only.
+            };
+            if self.stamp.compare_exchange(view.stamp, counted).is_ok() {
+                break closes;
+            }
+            backoff.spin();
+        };
+        loop {
+            let w = self.word.load();
+            let Some(step) = transition::after_success(w, ticket, closes) else {
+                return; // The generation moved on first: the success is stale.
+            };
+            if self.word.compare_exchange_weak(w, step.next).is_ok() {
+                if closes {
+                    self.transitioned(&step, self.clock.now_us(), obs);
+                }
+                return;
+            }
+            backoff.spin();
+        }
+    }
+
+    /// An operator's call (`reset`, `force_open`, `isolate`, `disable`, a remote trip).
+    pub(crate) fn operate(&self, op: Operator, lim: &Limits, obs: &impl Observer) {
+        let w = self.word.load();
+        self.drive(w, lim, obs, |v, now| {
+            transition::operate(v, op, now, lim, self.seed)
+        });
+    }
+
+    /// The CAS loop: decide with the pure `step`, install its word, retry on interference.
+    fn drive<R>(
+        &self,
+        mut w: Word,
+        lim: &Limits,
+        obs: &impl Observer,
+        step: impl Fn(View, u64) -> Step<R>,
+    ) -> R {
+        let backoff = Backoff::new();
+        loop {
+            let Some((view, now)) = self.view(w, lim) else {
+                w = self.word.load();
+                continue;
+            };
+            let s = step(view, now);
+            if s.next == w {
+                return s.result;
+            }
+            match self.word.compare_exchange_weak(w, s.next) {
+                Ok(_) => {
+                    if s.next.generation() != w.generation() {
+                        self.transitioned(&s, now, obs);
+                    }
+                    return s.result;
+                }
+                Err(actual) => {
+                    w = actual;
+                    backoff.spin();
+                }
+            }
+        }
+    }
+
+    /// The view of `w` and the time to act at, read after the word and the stamp. `None`
+    /// when the stamp is already of a later generation (`w` is stale: reload it).
+    fn view(&self, w: Word, lim: &Limits) -> Option<(View, u64)> {
+        match w.phase() {
+            Phase::Closed | Phase::Isolated => Some((View::bare(w), self.clock.now_us())),
+            Phase::Open | Phase::HalfOpen => {
+                let stamp = self.stamp.load();
+                if stamp.generation() > w.generation() {
+                    return None;
+                }
+                let now = self.clock.now_us();
+                Some((View::resolve(w, stamp, now, lim, self.seed), now))
+            }
+        }
+    }
+
+    /// A pure reading: the view and the time it was read at. Writes nothing.
+    pub(crate) fn snapshot(&self, lim: &Limits) -> (View, u64) {
+        loop {
+            if let Some(read) = self.view(self.word.load(), lim) {
+                return read;
+            }
+        }
+    }
+
+    /// The jitter seed.
+    pub(crate) fn seed(&self) -> u64 {
+        self.seed
+    }
+
+    /// Effects of a step whose CAS this thread won: publish the new period's stamp (the
+    /// winner's duty, before anyone is told), count, timestamp, report.
+    fn transitioned<R>(&self, s: &Step<R>, now: u64, obs: &impl Observer) {
+        if let Some(stamp) = s.stamp {
+            self.publish(stamp);
+        }
+        let n = s.changes.len() as u64;
+        if n > 0 {
+            // Relaxed: statistics, made once per transition by its unique winner.
+            self.transitions.fetch_add(n, Ordering::Relaxed);
+            self.last_change.fetch_max(now + 1, Ordering::Relaxed);
+            for change in s.changes.iter() {
+                obs.changed(change);
+            }
+        }
+    }
+
+    /// Publishes `mine` unless a stamp of the same or a later generation is there already
+    /// (a later transition's winner published first): monotone, so a winner descheduled
+    /// across any number of transitions can never overwrite a newer stamp.
+    fn publish(&self, mine: Stamp) {
+        let mut cur = self.stamp.load();
+        while cur.generation() < mine.generation() {
+            match self.stamp.compare_exchange(cur, mine) {
+                Ok(_) => return,
+                Err(actual) => cur = actual,
+            }
+        }
+    }
+
+    /// State changes since creation.
+    pub(crate) fn transitions(&self) -> u64 {
+        // Relaxed: a statistic.
+        self.transitions.load(Ordering::Relaxed)
+    }
+
+    /// µs of the last failure and of the last state change, if any.
+    pub(crate) fn times(&self) -> (Option<u64>, Option<u64>) {
+        // Relaxed: statistics.
+        let t = |a: &AtomicU64| a.load(Ordering::Relaxed).checked_sub(1);
+        (t(&self.last_failure), t(&self.last_change))
+    }
+
+    /// Bytes of the counter stripes.
+    pub(crate) fn heap_bytes(&self) -> usize {
+        self.counters.heap_bytes()
+    }
+}
+
+/// The sliding window as the engine sees it (implemented by `crate::window`).
+pub(crate) trait Window: Send + Sync {
+    /// Enters one outcome of Closed generation `gen` at `now`; the totals (outcomes,
+    /// failures, slow) after it when `want` is set.
+    fn add(
+        &self,
+        gen: u64,
+        failure: bool,
+        slow: bool,
+        now: u64,
+        want: bool,
+    ) -> Option<(u32, u32, u32)>;
+    /// Totals of generation `gen` at `now`.
+    fn totals(&self, gen: u64, now: u64) -> (u32, u32, u32);
+    /// Bytes owned.
+    fn footprint(&self) -> usize;
+}
