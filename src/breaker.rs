@@ -562,6 +562,11 @@ impl CircuitBreaker {
         self.operate(Operator::Remote(period));
     }
 
+    #[cfg(feature = "failpoints")]
+    pub(crate) fn skip_generations(&self, n: u64) {
+        self.engine.skip_generations(n);
+    }
+
     fn operate(&self, op: Operator) {
         self.engine.operate(op, self.config.limits(), self);
     }

@@ -34,6 +34,7 @@ use crossbeam_utils::Backoff;
 
 use crate::clock::Clock;
 use crate::counters::{self, Cells, Counter, Counters};
+use crate::failpoints;
 use crate::sync::{AtomicU64, Ordering};
 use crate::transition::{self, Admission, Change, Limits, Operator, Role, Step, Ticket, View};
 use crate::word::{AtomicStamp, AtomicWord, Phase, Stamp, Word};
@@ -114,6 +115,7 @@ impl Engine {
     ) -> Result<Ticket, Refusal> {
         cells.bump(Counter::Total);
         let w = self.word.load();
+        failpoints::hit("admit.after_load");
         if w.phase() == Phase::Closed {
             let start = match lim.slow_us {
                 Some(_) => self.clock.now_us(),
@@ -177,6 +179,7 @@ impl Engine {
         match outcome {
             Outcome::Success if window.is_none() && !slow => {
                 let w = self.word.load();
+                failpoints::hit("settle.after_load");
                 // `transition::record` leaves the quiet word unchanged: skip the write.
                 if w != ticket.quiet_word() {
                     self.settle_slow(w, ticket, outcome, slow, lim, window, obs);
@@ -246,6 +249,7 @@ impl Engine {
                 return; // Stale, or the half-open period has run out: counted only.
             };
             if self.stamp.compare_exchange(view.stamp, counted).is_ok() {
+                failpoints::hit("probe.between");
                 break closes;
             }
             backoff.spin();
@@ -291,8 +295,10 @@ impl Engine {
             if s.next == w {
                 return s.result;
             }
+            failpoints::hit("drive.before_cas");
             match self.word.compare_exchange_weak(w, s.next) {
                 Ok(_) => {
+                    failpoints::hit("drive.after_cas");
                     if s.next.generation() != w.generation() {
                         self.transitioned(&s, now, obs);
                     }
@@ -312,10 +318,12 @@ impl Engine {
         match w.phase() {
             Phase::Closed | Phase::Isolated => Some((View::bare(w), self.clock.now_us())),
             Phase::Open | Phase::HalfOpen => {
+                failpoints::hit("view.after_word");
                 let stamp = self.stamp.load();
                 if stamp.generation() > w.generation() {
                     return None;
                 }
+                failpoints::hit("view.after_stamp");
                 let now = self.clock.now_us();
                 Some((View::resolve(w, stamp, now, lim, self.seed), now))
             }
@@ -327,6 +335,23 @@ impl Engine {
         loop {
             if let Some(read) = self.view(self.word.load(), lim) {
                 return read;
+            }
+        }
+    }
+
+    /// See `failpoints::skip_generations`.
+    #[cfg(feature = "failpoints")]
+    pub(crate) fn skip_generations(&self, n: u64) {
+        loop {
+            let w = self.word.load();
+            assert_eq!(
+                w.phase(),
+                Phase::Closed,
+                "skip_generations needs a closed breaker"
+            );
+            let next = Word::new(Phase::Closed, w.generation() + n);
+            if self.word.compare_exchange_weak(w, next).is_ok() {
+                return;
             }
         }
     }
@@ -359,6 +384,7 @@ impl Engine {
     fn publish(&self, mine: Stamp) {
         let mut cur = self.stamp.load();
         while cur.generation() < mine.generation() {
+            failpoints::hit("publish.before_cas");
             match self.stamp.compare_exchange(cur, mine) {
                 Ok(_) => return,
                 Err(actual) => cur = actual,

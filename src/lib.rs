@@ -15,6 +15,11 @@ mod config;
 mod counters;
 mod engine;
 mod error;
+#[cfg(feature = "failpoints")]
+#[doc(hidden)]
+pub mod failpoints;
+#[cfg(not(feature = "failpoints"))]
+mod failpoints;
 mod future;
 mod listeners;
 mod metrics;
