@@ -38,7 +38,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use breakerbox::quanta::{Clock, Mock};
-use breakerbox::{CircuitBreaker, Config, ConfigBuilder, State, StateChange};
+use breakerbox::{Cause, CircuitBreaker, Config, ConfigBuilder, State, StateChange};
 
 /// The `timeout` (open → half-open) of every model breaker.
 pub const TIMEOUT: Duration = Duration::from_millis(10);
@@ -103,6 +103,8 @@ pub struct Seen {
     pub to: State,
     /// The loom thread the listener ran on (the one that made the transition).
     pub thread: loom::thread::ThreadId,
+    /// Why it happened.
+    pub cause: Cause,
 }
 
 /// Records every listener call of one breaker, in call order.
@@ -119,6 +121,7 @@ impl Transitions {
                 from: change.from,
                 to: change.to,
                 thread: loom::thread::current().id(),
+                cause: change.cause,
             });
         });
         log
@@ -145,6 +148,11 @@ impl Transitions {
             .collect();
         pairs.sort_unstable();
         pairs
+    }
+
+    /// The causes of every listener call so far, in call order.
+    pub fn causes(&self) -> Vec<Cause> {
+        self.lock().iter().map(|s| s.cause).collect()
     }
 
     /// How many listener calls reported `from → to`.
