@@ -15,9 +15,12 @@
 //! 4. The CAS that starts an Open / HalfOpen generation has a winner; only the winner
 //!    publishes that generation's stamp, with the deadline it computed from its own clock
 //!    reading (step 2, taken before its CAS), by a monotone CAS: only over a stamp of an
-//!    older generation. Readers never publish on anyone's behalf; until the stamp appears
-//!    they treat the period as just started (`View::resolve`). The argument that no stale
-//!    stamp is ever installed is in [`crate::word`].
+//!    older generation. Readers never publish on anyone's behalf: they wait for it a little
+//!    (`sync::PUBLISH_WAIT` bounded steps, a few µs: the winner is one instruction away
+//!    unless descheduled), and if it still has not appeared they treat the period as just
+//!    started (`View::resolve`): an Open period rejects with its full length, a HalfOpen
+//!    period's further probe slots count as taken. Nobody ever blocks on a descheduled
+//!    winner. The argument that no stale stamp is ever installed is in [`crate::word`].
 //! 5. A probe's success counts in the stamp first (a 128-bit CAS of the same generation),
 //!    then frees its slot or closes the breaker with a CAS of the word.
 //!
@@ -35,7 +38,7 @@ use crossbeam_utils::Backoff;
 use crate::clock::Clock;
 use crate::counters::{self, Cells, Counter, Counters};
 use crate::failpoints;
-use crate::sync::{AtomicU64, Ordering};
+use crate::sync::{self, AtomicU64, Ordering};
 use crate::transition::{self, Admission, Change, Limits, Operator, Role, Step, Ticket, View};
 use crate::word::{AtomicStamp, AtomicWord, Phase, Stamp, Word};
 use crate::{Outcome, State};
@@ -319,7 +322,17 @@ impl Engine {
             Phase::Closed | Phase::Isolated => Some((View::bare(w), self.clock.now_us())),
             Phase::Open | Phase::HalfOpen => {
                 failpoints::hit("view.after_word");
-                let stamp = self.stamp.load();
+                let mut stamp = self.stamp.load();
+                // The winner publishes right after its CAS: wait for it a little (bounded,
+                // so a descheduled winner blocks nobody), then treat the period as just
+                // started. Waiting keeps `retry_after` exact and lets a half-open period's
+                // further probes in as soon as it is published.
+                let mut step = 0;
+                while stamp.generation() < w.generation() && step < sync::PUBLISH_WAIT {
+                    sync::wait_step(step);
+                    step += 1;
+                    stamp = self.stamp.load();
+                }
                 if stamp.generation() > w.generation() {
                     return None;
                 }

@@ -71,3 +71,33 @@ impl AtomicU128 {
         }
     }
 }
+
+/// One step of a bounded wait for another thread to finish a two-step update (the stamp a
+/// transition's winner publishes right after its CAS): a short spin that doubles, then a
+/// yield. Under loom, a yield, so the model schedules the other thread.
+#[cfg(not(loom))]
+pub(crate) fn wait_step(step: u32) {
+    if step < 6 {
+        for _ in 0..1u32 << step {
+            std::hint::spin_loop();
+        }
+    } else {
+        std::thread::yield_now();
+    }
+}
+
+/// See the std version.
+#[cfg(loom)]
+pub(crate) fn wait_step(_: u32) {
+    loom::thread::yield_now();
+}
+
+/// How many [`wait_step`]s a reader waits for a winner's publication before it treats the
+/// period as just started: a few µs of spinning and yielding (the winner is one instruction
+/// away unless descheduled); under loom, a couple of yields.
+#[cfg(not(loom))]
+pub(crate) const PUBLISH_WAIT: u32 = 64;
+
+/// See the std version.
+#[cfg(loom)]
+pub(crate) const PUBLISH_WAIT: u32 = 2;

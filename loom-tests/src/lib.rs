@@ -52,6 +52,11 @@ pub const PAST_TIMEOUT: Duration = Duration::from_millis(11);
 /// How far a model advances the mock clock to get past [`HALF_OPEN_TIMEOUT`].
 pub const PAST_HALF_OPEN_TIMEOUT: Duration = Duration::from_millis(6);
 
+/// `retry_after` of a call made [`PAST_HALF_OPEN_TIMEOUT`] into a half-open period that
+/// expired at [`HALF_OPEN_TIMEOUT`]: the open period began at the expiry (API.md
+/// Semantics 4, revised).
+pub const AFTER_EXPIRY: Duration = Duration::from_millis(9);
+
 /// Preemption bound used when `LOOM_MAX_PREEMPTIONS` is not set (tokio CI uses the same).
 pub const DEFAULT_PREEMPTIONS: usize = 2;
 

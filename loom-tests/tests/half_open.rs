@@ -8,7 +8,7 @@ use std::time::Duration;
 use breakerbox::{Outcome, State};
 use breakerbox_loom_tests::{
     check, config, sorted, Fixture, Reached, PAST_HALF_OPEN_TIMEOUT, TIMEOUT,
-};
+, AFTER_EXPIRY};
 use loom::thread;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -364,7 +364,8 @@ fn half_open_timeout_against_a_probe_success() {
                     }
                     Err(rejected) => {
                         assert_eq!(rejected.state(), State::Open);
-                        assert_eq!(rejected.retry_after(), Some(TIMEOUT), "a fresh timeout");
+                        // Revised Semantics 4: the open period began at the expiry.
+                        assert_eq!(rejected.retry_after(), Some(AFTER_EXPIRY));
                         false
                     }
                 }
@@ -498,7 +499,8 @@ fn callers_after_half_open_expiry_reopen_exactly_once() {
                     thread::spawn(move || {
                         let rejected = cb.try_acquire().expect_err("half-open period is over");
                         assert_eq!(rejected.state(), State::Open);
-                        assert_eq!(rejected.retry_after(), Some(TIMEOUT));
+                        // Revised Semantics 4: the open period began at the expiry.
+                        assert_eq!(rejected.retry_after(), Some(AFTER_EXPIRY));
                         thread::current().id()
                     })
                 })
