@@ -206,10 +206,17 @@ impl Engine {
         window: Option<&dyn Window>,
         obs: &impl Observer,
     ) {
-        if outcome == Outcome::Failure {
-            let now = self.clock.now_us();
-            // Relaxed: a statistic; fetch_max keeps the latest under races.
-            self.last_failure.fetch_max(now + 1, Ordering::Relaxed);
+        // One clock read serves the whole record: the failure's timestamp, the window and
+        // the first step (the word was loaded before it, so it is not older than the word).
+        let now =
+            (outcome == Outcome::Failure || window.is_some() || slow).then(|| self.clock.now_us());
+        if let (Outcome::Failure, Some(now)) = (outcome, now) {
+            // Relaxed: a statistic. A load and a store, not a fetch_max: two racing failures
+            // may keep the earlier of their two times (µs apart), which a statistic can bear,
+            // and the mixed-traffic path saves a locked instruction.
+            if self.last_failure.load(Ordering::Relaxed) <= now {
+                self.last_failure.store(now + 1, Ordering::Relaxed);
+            }
         }
         if w.generation() != ticket.generation || ticket.role == Role::Shadow {
             return; // Stale or shadow: counted above, never drives the machine (5, P8).
@@ -219,12 +226,11 @@ impl Engine {
         }
         // P2: outcomes of the current Closed generation enter the window, then its verdict
         // is an input of the step.
-        let verdict = match window {
-            Some(win)
+        let verdict = match (window, now) {
+            (Some(win), Some(now))
                 if w.phase() == Phase::Closed && !w.disabled() && outcome != Outcome::Ignored =>
             {
                 let failure = outcome == Outcome::Failure;
-                let now = self.clock.now_us();
                 // Totals are asked for on every outcome: with a time window a success can
                 // trip too, once older successes have left it (P3 read literally).
                 win.add(ticket.generation, failure, slow, now, true)
@@ -235,7 +241,10 @@ impl Engine {
         if outcome == Outcome::Success && verdict.is_none() && w == ticket.quiet_word() {
             return;
         }
-        self.drive(w, lim, obs, |v, now| {
+        // A closed success without a verdict only clears the streak and never reads the
+        // time (`transition` property test `a_closed_success_is_timeless`): no clock read.
+        let hint = now.or((outcome == Outcome::Success && verdict.is_none()).then_some(0));
+        self.drive_from(w, hint, lim, obs, |v, now| {
             transition::record(v, ticket, outcome, slow, verdict, now, lim, self.seed)
         });
     }
@@ -283,14 +292,32 @@ impl Engine {
     /// The CAS loop: decide with the pure `step`, install its word, retry on interference.
     fn drive<R>(
         &self,
+        w: Word,
+        lim: &Limits,
+        obs: &impl Observer,
+        step: impl Fn(View, u64) -> Step<R>,
+    ) -> R {
+        self.drive_from(w, None, lim, obs, step)
+    }
+
+    /// [`drive`](Self::drive), with the time of the first attempt already read (after `w`
+    /// was loaded) when `w` needs no stamp; every retry, and every Open / HalfOpen view,
+    /// reads the clock afresh.
+    fn drive_from<R>(
+        &self,
         mut w: Word,
+        mut hint: Option<u64>,
         lim: &Limits,
         obs: &impl Observer,
         step: impl Fn(View, u64) -> Step<R>,
     ) -> R {
         let backoff = Backoff::new();
         loop {
-            let Some((view, now)) = self.view(w, lim) else {
+            let read = match (w.phase(), hint.take()) {
+                (Phase::Closed | Phase::Isolated, Some(now)) => Some((View::bare(w), now)),
+                _ => self.view(w, lim),
+            };
+            let Some((view, now)) = read else {
                 w = self.word.load();
                 continue;
             };

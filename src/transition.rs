@@ -1117,6 +1117,18 @@ mod tests {
             }
         }
 
+        /// The engine records a closed success without a verdict without reading the clock.
+        #[test]
+        fn a_closed_success_is_timeless(g in 1u64..1_000_000, c in 0u32..=COUNT_MAX, now in any::<u64>()) {
+            let l = lim(3, 3, 3);
+            let v = View::bare(Word::new(Phase::Closed, g).with_count(c));
+            let t = Ticket::closed(g, 0);
+            prop_assert_eq!(
+                record(v, t, Outcome::Success, false, None, now, &l, SEED),
+                record(v, t, Outcome::Success, false, None, 0, &l, SEED)
+            );
+        }
+
         #[test]
         fn operator_calls_always_start_a_generation(v in any_view(), now in 0u64..6_000, which in 0usize..5) {
             let l = lim(1, 1, 1);
