@@ -340,33 +340,32 @@ const INT_FORMS: &str = "an integer literal (decimal, `0x`, `0o` or `0b`), unsuf
 /// value fits in (`1000u8` is rejected, as rustc would reject it).
 fn int_literal(key: &str, accepts: &str, lit: &LitInt) -> syn::Result<u64> {
     let suffix = lit.suffix();
-    let type_max: Option<u128> = match suffix {
-        "" => None,
-        "u8" => Some(u8::MAX.into()),
-        "u16" => Some(u16::MAX.into()),
-        "u32" => Some(u32::MAX.into()),
-        "u64" | "usize" => Some(u64::MAX.into()),
-        "u128" => Some(u128::MAX),
-        "i8" => Some(i8::MAX as u128),
-        "i16" => Some(i16::MAX as u128),
-        "i32" => Some(i32::MAX as u128),
-        "i64" | "isize" => Some(i64::MAX as u128),
-        "i128" => Some(i128::MAX as u128),
-        "f32" | "f64" => {
-            return Err(syn::Error::new(
+    let type_max: Option<u128> =
+        match suffix {
+            "" => None,
+            "u8" => Some(u8::MAX.into()),
+            "u16" => Some(u16::MAX.into()),
+            "u32" => Some(u32::MAX.into()),
+            "u64" | "usize" => Some(u64::MAX.into()),
+            "u128" => Some(u128::MAX),
+            "i8" => Some(i8::MAX as u128),
+            "i16" => Some(i16::MAX as u128),
+            "i32" => Some(i32::MAX as u128),
+            "i64" | "isize" => Some(i64::MAX as u128),
+            "i128" => Some(i128::MAX as u128),
+            "f32" | "f64" => {
+                return Err(syn::Error::new(
+                    lit.span(),
+                    format!("`{key}` must be {accepts}: `{lit}` is a float; write {INT_FORMS}"),
+                ))
+            }
+            _ => return Err(syn::Error::new(
                 lit.span(),
                 format!(
-                    "`{key}` must be {accepts}: `{lit}` is a float; write {INT_FORMS}"
+                    "`{key}` must be {accepts}: unexpected suffix `{suffix}`; write {INT_FORMS}"
                 ),
-            ))
-        }
-        _ => {
-            return Err(syn::Error::new(
-                lit.span(),
-                format!("`{key}` must be {accepts}: unexpected suffix `{suffix}`; write {INT_FORMS}"),
-            ))
-        }
-    };
+            )),
+        };
     // `base10_digits` has already converted `0x`/`0o`/`0b` and dropped `_`.
     let Ok(n) = lit.base10_digits().parse::<u128>() else {
         return Err(syn::Error::new(
@@ -402,7 +401,10 @@ fn float_literal(key: &str, accepts: &str, lit: &LitFloat) -> syn::Result<f64> {
         }
     };
     parsed.ok_or_else(|| {
-        syn::Error::new(lit.span(), format!("`{key}` must be {accepts}, found {lit}"))
+        syn::Error::new(
+            lit.span(),
+            format!("`{key}` must be {accepts}, found {lit}"),
+        )
     })
 }
 
@@ -609,7 +611,10 @@ mod tests {
         assert_eq!(value(&args, Slot::DryRun), Value::Bool(false));
         for bad in [quote!(1), quote!("true"), quote!(yes)] {
             let e = err(quote!("x", dry_run = #bad));
-            assert!(e.contains("`dry_run` must be `true` or `false`"), "{bad}: {e}");
+            assert!(
+                e.contains("`dry_run` must be `true` or `false`"),
+                "{bad}: {e}"
+            );
         }
         let factor = |tokens: TokenStream| {
             parse(quote!("x", backoff_multiplier = #tokens, backoff_max_secs = 600))
@@ -643,7 +648,9 @@ mod tests {
         );
         let e = err(quote!("x", window_calls = 100, window_secs = 60));
         assert!(
-            e.contains("`window_secs` conflicts with `window_calls`: a breaker has one sliding window"),
+            e.contains(
+                "`window_secs` conflicts with `window_calls`: a breaker has one sliding window"
+            ),
             "{e}"
         );
         let e = err(quote!("x", slow_call_ms = 100, slow_call_secs = 1));
@@ -675,7 +682,10 @@ mod tests {
             "{e}"
         );
         let e = err(quote!("x", backoff_max_ms = 60_000));
-        assert!(e.contains("`backoff_max_ms` needs `backoff_multiplier`"), "{e}");
+        assert!(
+            e.contains("`backoff_max_ms` needs `backoff_multiplier`"),
+            "{e}"
+        );
         // A slow-call duration alone is useful (P6, P9): no window needed.
         assert!(parse(quote!("x", slow_call_ms = 500)).is_ok());
     }
@@ -704,12 +714,13 @@ mod tests {
 
     #[test]
     fn crate_path() {
-        let args = parse(quote!("x", crate = ::my_reexport::breakerbox, failure_threshold = 2))
-            .unwrap();
-        assert_eq!(
-            args.krate().to_string(),
-            ":: my_reexport :: breakerbox"
-        );
+        let args = parse(quote!(
+            "x",
+            crate = ::my_reexport::breakerbox,
+            failure_threshold = 2
+        ))
+        .unwrap();
+        assert_eq!(args.krate().to_string(), ":: my_reexport :: breakerbox");
         assert_eq!(args.settings.len(), 1);
         let args = parse(quote!("x", crate = bb)).unwrap();
         assert_eq!(args.krate().to_string(), "bb");

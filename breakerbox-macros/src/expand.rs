@@ -5,8 +5,8 @@ use quote::{format_ident, quote, quote_spanned};
 use syn::spanned::Spanned;
 use syn::visit_mut::VisitMut;
 use syn::{
-    parse_quote, GenericArgument, ItemFn, PathArguments, ReturnType, Signature, Type,
-    TypeInfer, TypePath,
+    parse_quote, GenericArgument, ItemFn, PathArguments, ReturnType, Signature, Type, TypeInfer,
+    TypePath,
 };
 
 use crate::args::{Args, Setting, Value};
@@ -217,7 +217,6 @@ impl VisitMut for ImplToInfer {
         syn::visit_mut::visit_type_mut(self, ty);
     }
 }
-
 
 /// One value as an expression of the type its builder call takes: a `u32` count, a
 /// `Duration`, an `f64` percentage or factor, a `bool`.

@@ -339,7 +339,12 @@ pub(crate) const SETTINGS: &[Spec] = &[
         Unit::Secs,
         "slow_call_duration",
     ),
-    duration("slow_call_ms", Slot::SlowCall, Unit::Ms, "slow_call_duration"),
+    duration(
+        "slow_call_ms",
+        Slot::SlowCall,
+        Unit::Ms,
+        "slow_call_duration",
+    ),
     Spec {
         key: "slow_call_rate",
         slot: Slot::SlowCallRate,
