@@ -340,32 +340,33 @@ const INT_FORMS: &str = "an integer literal (decimal, `0x`, `0o` or `0b`), unsuf
 /// value fits in (`1000u8` is rejected, as rustc would reject it).
 fn int_literal(key: &str, accepts: &str, lit: &LitInt) -> syn::Result<u64> {
     let suffix = lit.suffix();
-    let type_max: Option<u128> =
-        match suffix {
-            "" => None,
-            "u8" => Some(u8::MAX.into()),
-            "u16" => Some(u16::MAX.into()),
-            "u32" => Some(u32::MAX.into()),
-            "u64" | "usize" => Some(u64::MAX.into()),
-            "u128" => Some(u128::MAX),
-            "i8" => Some(i8::MAX as u128),
-            "i16" => Some(i16::MAX as u128),
-            "i32" => Some(i32::MAX as u128),
-            "i64" | "isize" => Some(i64::MAX as u128),
-            "i128" => Some(i128::MAX as u128),
-            "f32" | "f64" => {
-                return Err(syn::Error::new(
-                    lit.span(),
-                    format!("`{key}` must be {accepts}: `{lit}` is a float; write {INT_FORMS}"),
-                ))
-            }
-            _ => return Err(syn::Error::new(
+    let type_max: Option<u128> = match suffix {
+        "" => None,
+        "u8" => Some(u8::MAX.into()),
+        "u16" => Some(u16::MAX.into()),
+        "u32" => Some(u32::MAX.into()),
+        "u64" | "usize" => Some(u64::MAX.into()),
+        "u128" => Some(u128::MAX),
+        "i8" => Some(i8::MAX as u128),
+        "i16" => Some(i16::MAX as u128),
+        "i32" => Some(i32::MAX as u128),
+        "i64" | "isize" => Some(i64::MAX as u128),
+        "i128" => Some(i128::MAX as u128),
+        "f32" | "f64" => {
+            return Err(syn::Error::new(
+                lit.span(),
+                format!("`{key}` must be {accepts}: `{lit}` is a float; write {INT_FORMS}"),
+            ))
+        }
+        _ => {
+            return Err(syn::Error::new(
                 lit.span(),
                 format!(
                     "`{key}` must be {accepts}: unexpected suffix `{suffix}`; write {INT_FORMS}"
                 ),
-            )),
-        };
+            ))
+        }
+    };
     // `base10_digits` has already converted `0x`/`0o`/`0b` and dropped `_`.
     let Ok(n) = lit.base10_digits().parse::<u128>() else {
         return Err(syn::Error::new(
