@@ -321,10 +321,15 @@ fn check_number(spec: &Spec, span: Span, x: f64, written: &str) -> syn::Result<V
     if ok {
         Ok(Value::Float(x))
     } else {
+        let note = if x.is_finite() {
+            ""
+        } else {
+            " (not a finite number)"
+        };
         Err(syn::Error::new(
             span,
             format!(
-                "`{}` must be {}, found {written}",
+                "`{}` must be {}, found {written}{note}",
                 spec.key,
                 spec.kind.accepts()
             ),
@@ -356,6 +361,16 @@ fn int_literal(key: &str, accepts: &str, lit: &LitInt) -> syn::Result<u64> {
             return Err(syn::Error::new(
                 lit.span(),
                 format!("`{key}` must be {accepts}: `{lit}` is a float; write {INT_FORMS}"),
+            ))
+        }
+        "s" | "sec" | "secs" | "ms" | "us" | "ns" | "m" | "min" | "h" => {
+            return Err(syn::Error::new(
+                lit.span(),
+                format!(
+                    "`{key}` must be {accepts}: unexpected suffix `{suffix}`; the unit is in \
+                     the setting's name: write `{key} = {}`",
+                    lit.base10_digits()
+                ),
             ))
         }
         _ => {
@@ -603,7 +618,12 @@ mod tests {
             assert!(e.contains("above 0 and at most 100"), "{bad}: {e}");
         }
         let e = rate(quote!(1e400)).err().unwrap().to_string();
-        assert!(e.contains("found 1e400"), "{e}");
+        assert!(e.contains("found 1e400 (not a finite number)"), "{e}");
+        let e = err(quote!("x", timeout_ms = 500ms));
+        assert!(
+            e.contains("the unit is in the setting's name: write `timeout_ms = 500`"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -21,7 +21,7 @@ fn breaker(name: &str) -> std::sync::Arc<CircuitBreaker> {
 #[circuit_breaker("tokio::lookup", failure_threshold = 1000)]
 async fn lookup(id: u64) -> Result<u64, Down> {
     tokio::task::yield_now().await;
-    if id % 4 == 0 {
+    if id.is_multiple_of(4) {
         return Err(Down);
     }
     Ok(id * 2)
@@ -39,7 +39,7 @@ async fn spawned_calls_from_every_worker_are_counted() {
                 ok += 1;
             }
             Err(Error::Inner(Down)) => {
-                assert_eq!(id % 4, 0);
+                assert!(id.is_multiple_of(4));
                 failed += 1;
             }
             Err(Error::Rejected(r)) => panic!("call {id} rejected: {r:?}"),
