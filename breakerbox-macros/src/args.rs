@@ -1,8 +1,8 @@
 //! Parsing and validation of the attribute arguments: `"name", key = value, ...`.
 //!
 //! Every value is checked here, when the macro expands, against the same limits that
-//! `breakerbox::ConfigBuilder::build` enforces (the rows of [`SETTINGS`]), so the generated
-//! `build()` cannot fail.
+//! `breakerbox::ConfigBuilder::build` enforces (the rows of
+//! [`SETTINGS`](crate::settings::SETTINGS)), so the generated `build()` cannot fail.
 
 use proc_macro2::{Span, TokenStream};
 use quote::{quote, ToTokens};

@@ -307,3 +307,59 @@ fn make_config(args: &Args, krate: &TokenStream) -> TokenStream {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_bounded_value_is_rechecked_against_the_crates_constant() {
+        let args: Args = syn::parse2(quote!(
+            "x",
+            window_ms = 1000,
+            failure_threshold = 3,
+            minimum_calls = 7,
+            slow_call_secs = 2,
+            failure_rate = 50,
+            crate = ::sdk::bb
+        ))
+        .unwrap();
+        let out = make_config(&args, &args.krate()).to_string();
+        for name in [
+            "MIN_WINDOW_TIME",
+            "MAX_WINDOW_TIME",
+            "MAX_THRESHOLD",
+            "MAX_WINDOW_CALLS",
+            "MAX_DURATION",
+        ] {
+            let constant = format!(":: sdk :: bb :: Config :: {name}");
+            assert!(out.contains(&constant), "no check against {name}: {out}");
+        }
+        assert!(out.contains("const _ : () ="), "{out}");
+        assert!(out.contains(". failure_rate_threshold (50f64)"), "{out}");
+        assert!(
+            out.contains(". sliding_window (:: sdk :: bb :: Window :: Time"),
+            "{out}"
+        );
+        assert!(
+            !out.contains("breakerbox ::"),
+            "the crate path is used: {out}"
+        );
+    }
+
+    #[test]
+    fn impl_trait_in_t_becomes_inferred_in_the_body_only() {
+        let sig: Signature = syn::parse_quote!(fn f() -> Result<Vec<impl Clone>, E>);
+        let parts = result_parts(&sig, &quote!(::breakerbox)).unwrap();
+        let original = &parts.original;
+        let wrapped = &parts.wrapped;
+        assert_eq!(quote!(#original).to_string(), "Result < Vec < _ > , E >");
+        assert_eq!(
+            quote!(#wrapped).to_string(),
+            "Result < Vec < impl Clone > , :: breakerbox :: Error < E > >"
+        );
+        let sig: Signature = syn::parse_quote!(fn f() -> Result<u8, Box<impl Clone>>);
+        let e = result_parts(&sig, &quote!(::breakerbox)).err().unwrap();
+        assert!(e.to_string().contains("needs the error type named"), "{e}");
+    }
+}

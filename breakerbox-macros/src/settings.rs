@@ -3,8 +3,9 @@
 //!
 //! Parsing ([`crate::args`]), the error messages, the code generation ([`crate::expand`])
 //! and the compile-time cross-check against the crate's constants are all driven by
-//! [`SETTINGS`]; adding a setting is adding a row (and a row of the docs' table, which a
-//! unit test checks).
+//! [`SETTINGS`]. Adding a setting is adding a row here and a row to the docs' table (a
+//! unit test checks that the two agree); only a setting that sets something new also
+//! needs a [`Slot`], and one that is not a plain `.method(value)` a [`Call`].
 
 use proc_macro2::TokenStream;
 use quote::quote;
