@@ -1,8 +1,8 @@
 //! The `#[circuit_breaker]` attribute macro of [breakerbox](https://docs.rs/breakerbox).
 //!
 //! Use it through the main crate, which re-exports it as `breakerbox::circuit_breaker`
-//! (default feature `macros`); the expansion names `::breakerbox`, so this crate is of no use
-//! on its own.
+//! (default feature `macros`); the expansion names `::breakerbox` (or the path given with
+//! `crate = path`), so this crate is of no use on its own.
 //!
 //! ```
 //! use breakerbox::{circuit_breaker, Error, Registry, State};
