@@ -44,7 +44,7 @@ pub use state::{Cause, Mode, State};
 
 /// The attribute macro that wraps a function in a named breaker of [`Registry::global`].
 ///
-/// See the crate's README ("Decorator") for the accepted settings.
+/// Settings (`failure_threshold`, `timeout_secs`, `window_calls`, `failure_rate`, `dry_run`, ...): the table below.
 #[cfg(feature = "macros")]
 pub use breakerbox_macros::circuit_breaker;
 

@@ -6,7 +6,9 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use breakerbox::{circuit_breaker, CircuitBreaker, Config, Error, Registry, State};
+use breakerbox::{
+    circuit_breaker, Backoff, CircuitBreaker, Config, Error, Registry, State, Window,
+};
 use futures::executor::block_on;
 
 /// The breaker the macro created (or found) under `name`.
@@ -355,4 +357,314 @@ fn a_panicking_body_counts_as_a_failure() {
     assert_eq!(b.metrics().failed_calls, 1);
     assert_eq!(b.state(), State::Open);
     assert!(matches!(panics(), Err(Error::Rejected(_))));
+}
+
+static RATE_RUNS: AtomicUsize = AtomicUsize::new(0);
+
+/// Opens when at least 40 % of the last 10 calls failed, once 5 were seen; consecutive
+/// failures alone do not (no `failure_threshold` given: P1).
+#[circuit_breaker("macro::rate", window_calls = 10, failure_rate = 40, minimum_calls = 5)]
+fn rated(fail: bool) -> Result<(), Down> {
+    // Relaxed: a plain counter, read on the same thread.
+    RATE_RUNS.fetch_add(1, Ordering::Relaxed);
+    if fail {
+        Err(Down)
+    } else {
+        Ok(())
+    }
+}
+
+#[test]
+fn a_rate_breaker_trips_on_the_rate_not_on_a_streak() {
+    // Two failures in a row, then successes: 2 of 4, but fewer than 5 seen.
+    for fail in [true, true, false, false] {
+        let r = rated(fail);
+        assert_eq!(r.is_err(), fail);
+        assert!(!matches!(r, Err(Error::Rejected(_))));
+    }
+    let b = breaker("macro::rate");
+    assert_eq!(b.state(), State::Closed);
+    assert!(!b.config().trips_on_consecutive_failures());
+    // The fifth: 2 failures in 5 = 40 %, at the threshold.
+    assert!(rated(false).is_ok());
+    assert_eq!(b.state(), State::Open, "2 failures in 5 calls is 40 %");
+    assert!(matches!(rated(false), Err(Error::Rejected(_))));
+    assert_eq!(
+        RATE_RUNS.load(Ordering::Relaxed),
+        5,
+        "the rejected body did not run"
+    );
+    let m = b.metrics();
+    assert_eq!(
+        (m.failed_calls, m.successful_calls, m.rejected_calls),
+        (2, 3, 1)
+    );
+}
+
+/// Below the rate: 1 failure in 5 (20 %) keeps it closed.
+#[circuit_breaker(
+    "macro::rate_below",
+    window_calls = 5,
+    failure_rate = 40.0,
+    minimum_calls = 5
+)]
+fn rated_below(fail: bool) -> Result<(), Down> {
+    if fail {
+        Err(Down)
+    } else {
+        Ok(())
+    }
+}
+
+#[test]
+fn a_rate_below_the_threshold_keeps_it_closed() {
+    for fail in [true, false, false, false, false, false, false, true] {
+        let _ = rated_below(fail);
+    }
+    // Every 5 consecutive calls here hold at most 1 failure: 20 %, under 40 %.
+    let b = breaker("macro::rate_below");
+    assert_eq!(b.state(), State::Closed);
+    assert_eq!(b.metrics().failure_rate, Some(20.0));
+}
+
+#[circuit_breaker(
+    "macro::time_window",
+    window_secs = 30,
+    failure_rate = 25.5,
+    minimum_calls = 50,
+    slow_call_ms = 750,
+    slow_call_rate = 80,
+    failure_threshold = 9
+)]
+fn time_windowed() -> Result<(), Down> {
+    Ok(())
+}
+
+#[circuit_breaker(
+    "macro::backoff",
+    timeout_secs = 5,
+    backoff_multiplier = 1.5,
+    backoff_max_ms = 0x7530
+)]
+fn backed_off() -> Result<(), Down> {
+    Ok(())
+}
+
+#[test]
+fn new_settings_become_the_breakers_config() {
+    time_windowed().unwrap();
+    let c = breaker("macro::time_window").config().clone();
+    assert_eq!(
+        c.sliding_window(),
+        Some(Window::Time(Duration::from_secs(30)))
+    );
+    assert_eq!(c.failure_rate_threshold(), 25.5);
+    assert_eq!(c.minimum_calls(), 50);
+    assert_eq!(c.slow_call_duration(), Some(Duration::from_millis(750)));
+    assert_eq!(c.slow_call_rate_threshold(), 80.0);
+    assert_eq!(c.failure_threshold(), 9);
+    assert!(
+        c.trips_on_consecutive_failures(),
+        "failure_threshold given: P1"
+    );
+    assert!(!c.dry_run());
+
+    backed_off().unwrap();
+    let c = breaker("macro::backoff").config().clone();
+    assert_eq!(c.timeout(), Duration::from_secs(5));
+    assert_eq!(
+        c.backoff(),
+        Backoff::exponential(1.5, Duration::from_millis(30_000))
+    );
+}
+
+#[circuit_breaker("macro::dry_run", failure_threshold = 1, dry_run = true)]
+fn dry(fail: bool) -> Result<(), Down> {
+    if fail {
+        Err(Down)
+    } else {
+        Ok(())
+    }
+}
+
+#[test]
+fn dry_run_opens_but_never_rejects() {
+    assert!(matches!(dry(true), Err(Error::Inner(Down))));
+    let b = breaker("macro::dry_run");
+    assert!(b.config().dry_run());
+    assert_eq!(b.state(), State::Open);
+    // Open, yet the body runs.
+    assert!(dry(false).is_ok());
+    let m = b.metrics();
+    assert_eq!((m.rejected_calls, m.would_reject_calls), (0, 1));
+}
+
+// The extremes of every range: each must build (the generated code panics otherwise).
+#[circuit_breaker(
+    "macro::extremes_max",
+    failure_threshold = 1000,
+    success_threshold = 1000,
+    half_open_max_calls = 1000,
+    timeout_ms = 31_622_400_000,
+    half_open_timeout_secs = 31_622_400,
+    window_calls = 10_000,
+    failure_rate = 100,
+    minimum_calls = 10_000,
+    slow_call_secs = 31_622_400,
+    slow_call_rate = 100.0,
+    dry_run = false,
+    backoff_multiplier = 1e300,
+    backoff_max_secs = 31_622_400
+)]
+fn extremes_max() -> Result<(), Down> {
+    Ok(())
+}
+
+#[circuit_breaker(
+    "macro::extremes_min",
+    failure_threshold = 1,
+    success_threshold = 1,
+    half_open_max_calls = 1,
+    timeout_secs = 1,
+    half_open_timeout_ms = 1,
+    window_ms = 1000,
+    failure_rate = 0.000_001,
+    minimum_calls = 1,
+    slow_call_ms = 1,
+    slow_call_rate = 1e-9,
+    backoff_multiplier = 1,
+    backoff_max_ms = 1000
+)]
+fn extremes_min() -> Result<(), Down> {
+    Ok(())
+}
+
+#[circuit_breaker("macro::extremes_time_max", window_secs = 3600)]
+fn extremes_time_max() -> Result<(), Down> {
+    Ok(())
+}
+
+#[circuit_breaker("macro::extremes_time_ms_max", window_ms = 3_600_000)]
+fn extremes_time_ms_max() -> Result<(), Down> {
+    Ok(())
+}
+
+// The smallest cap the macro accepts without a timeout: the default timeout itself.
+#[circuit_breaker(
+    "macro::extremes_default_timeout",
+    backoff_multiplier = 2,
+    backoff_max_secs = 60
+)]
+fn extremes_default_timeout() -> Result<(), Down> {
+    Ok(())
+}
+
+#[test]
+fn the_extremes_the_macro_accepts_build() {
+    extremes_max().unwrap();
+    let c = breaker("macro::extremes_max").config().clone();
+    assert_eq!(c.timeout(), Config::MAX_DURATION);
+    assert_eq!(c.half_open_timeout(), Config::MAX_DURATION);
+    assert_eq!(
+        c.sliding_window(),
+        Some(Window::Calls(Config::MAX_WINDOW_CALLS))
+    );
+    assert_eq!(c.minimum_calls(), Config::MAX_WINDOW_CALLS);
+    assert_eq!(c.failure_threshold(), Config::MAX_THRESHOLD);
+    assert_eq!(c.slow_call_duration(), Some(Config::MAX_DURATION));
+    assert_eq!(
+        c.backoff(),
+        Backoff::exponential(1e300, Config::MAX_DURATION)
+    );
+
+    extremes_min().unwrap();
+    let c = breaker("macro::extremes_min").config().clone();
+    assert_eq!(
+        c.sliding_window(),
+        Some(Window::Time(Config::MIN_WINDOW_TIME))
+    );
+    assert_eq!(c.half_open_timeout(), Duration::from_millis(1));
+    assert_eq!(c.failure_rate_threshold(), 0.000_001);
+    assert_eq!(c.slow_call_rate_threshold(), 1e-9);
+    assert_eq!(
+        c.backoff(),
+        Backoff::exponential(1.0, Duration::from_secs(1))
+    );
+
+    extremes_time_max().unwrap();
+    extremes_time_ms_max().unwrap();
+    for name in ["macro::extremes_time_max", "macro::extremes_time_ms_max"] {
+        assert_eq!(
+            breaker(name).config().sliding_window(),
+            Some(Window::Time(Config::MAX_WINDOW_TIME))
+        );
+    }
+
+    extremes_default_timeout().unwrap();
+    let c = breaker("macro::extremes_default_timeout").config().clone();
+    // The macro assumes this default when no timeout is given (its `DEFAULT_TIMEOUT_MS`).
+    assert_eq!(c.timeout(), Config::default().timeout());
+    assert_eq!(c.backoff().max(), Some(Duration::from_secs(60)));
+}
+
+#[circuit_breaker(
+    "macro::literals",
+    failure_threshold = 0x0a,
+    timeout_ms = 0b1000u16,
+    success_threshold = 0o7
+)]
+fn literal_forms() -> Result<(), Down> {
+    Ok(())
+}
+
+#[test]
+fn hex_octal_binary_and_fitting_suffixes() {
+    literal_forms().unwrap();
+    let c = breaker("macro::literals").config().clone();
+    assert_eq!(c.failure_threshold(), 10);
+    assert_eq!(c.timeout(), Duration::from_millis(8));
+    assert_eq!(c.success_threshold(), 7);
+}
+
+#[circuit_breaker("macro::impl_trait")]
+fn shown(n: u32) -> Result<impl std::fmt::Display, Down> {
+    if n == 0 {
+        return Err(Down);
+    }
+    let half = n.checked_div(2).ok_or(Down)?;
+    Ok(format!("{n}/2 = {half}"))
+}
+
+#[circuit_breaker("macro::impl_trait_async")]
+async fn shown_later(n: u32) -> Result<Vec<impl std::fmt::Debug>, Down> {
+    let v = fetch(n > 0).await?;
+    Ok(vec![v, n])
+}
+
+#[test]
+fn impl_trait_in_the_ok_type() {
+    assert_eq!(shown(6).unwrap().to_string(), "6/2 = 3");
+    assert!(matches!(shown(0), Err(Error::Inner(Down))));
+    assert_eq!(breaker("macro::impl_trait").metrics().failed_calls, 1);
+    assert_eq!(format!("{:?}", block_on(shown_later(1)).unwrap()), "[5, 1]");
+    assert!(matches!(block_on(shown_later(0)), Err(Error::Inner(Down))));
+}
+
+mod reexported {
+    /// A crate that re-exports breakerbox under its own path.
+    pub mod sdk {
+        pub use breakerbox as cb;
+    }
+}
+
+#[breakerbox::circuit_breaker("macro::crate_path", crate = crate::reexported::sdk::cb, failure_threshold = 1)]
+fn through_a_reexport() -> Result<(), Down> {
+    Err(Down)
+}
+
+#[test]
+fn crate_path_names_a_reexport() {
+    assert!(matches!(through_a_reexport(), Err(Error::Inner(Down))));
+    assert!(matches!(through_a_reexport(), Err(Error::Rejected(_))));
+    assert_eq!(breaker("macro::crate_path").config().failure_threshold(), 1);
 }

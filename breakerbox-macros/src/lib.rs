@@ -1,8 +1,8 @@
 //! The `#[circuit_breaker]` attribute macro of [breakerbox](https://docs.rs/breakerbox).
 //!
 //! Use it through the main crate, which re-exports it as `breakerbox::circuit_breaker`
-//! (default feature `macros`); the expansion names `::breakerbox`, so this crate is of no use
-//! on its own.
+//! (default feature `macros`); the expansion names `::breakerbox` (or the path given with
+//! `crate = path`), so this crate is of no use on its own.
 //!
 //! ```
 //! use breakerbox::{circuit_breaker, Error, Registry, State};
@@ -29,6 +29,7 @@ use quote::ToTokens;
 
 mod args;
 mod expand;
+mod settings;
 
 /// Runs the function's body through the named breaker of `breakerbox::Registry::global()`.
 ///
@@ -52,23 +53,62 @@ mod expand;
 ///
 /// # Settings
 ///
-/// All optional; what is left out keeps the `Config::default()` value. Values are integer
-/// literals, checked when the macro expands.
+/// All optional; what is left out keeps the `Config::default()` value. Values are literals,
+/// checked when the macro expands against the same ranges as `ConfigBuilder::build`, so
+/// the generated `build()` cannot fail.
 ///
-/// | setting | `ConfigBuilder` method | accepted values |
+/// | setting | `ConfigBuilder` call | accepted values |
 /// |---|---|---|
-/// | `failure_threshold` | `failure_threshold` | 1 to 1000 |
-/// | `success_threshold` | `success_threshold` | 1 to 1000 |
-/// | `half_open_max_calls` | `half_open_max_calls` | 1 to 1000 |
-/// | `timeout_secs` / `timeout_ms` | `timeout` | 1 up to 366 days |
-/// | `half_open_timeout_secs` / `half_open_timeout_ms` | `half_open_timeout` | 1 up to 366 days |
+/// | `failure_threshold` | `failure_threshold(n)` | 1 to 1_000 |
+/// | `success_threshold` | `success_threshold(n)` | 1 to 1_000 |
+/// | `half_open_max_calls` | `half_open_max_calls(n)` | 1 to 1_000 |
+/// | `timeout_secs` / `timeout_ms` | `timeout(d)` | 1 to 31_622_400 s or 31_622_400_000 ms (366 days) |
+/// | `half_open_timeout_secs` / `half_open_timeout_ms` | `half_open_timeout(d)` | 1 to 31_622_400 s or 31_622_400_000 ms |
+/// | `window_calls` | `sliding_window(Window::Calls(n))` | 1 to 10_000 |
+/// | `window_secs` / `window_ms` | `sliding_window(Window::Time(d))` | 1 to 3_600 s, or 1_000 to 3_600_000 ms |
+/// | `failure_rate` | `failure_rate_threshold(p)` | percent, above 0 and at most 100; needs a window |
+/// | `minimum_calls` | `minimum_calls(n)` | 1 to 10_000; needs a window |
+/// | `slow_call_secs` / `slow_call_ms` | `slow_call_duration(d)` | 1 to 31_622_400 s or 31_622_400_000 ms |
+/// | `slow_call_rate` | `slow_call_rate_threshold(p)` | percent, above 0 and at most 100; needs a window and `slow_call_*` |
+/// | `dry_run` | `dry_run(b)` | `true` or `false` |
+/// | `backoff_multiplier` | `backoff(Backoff::exponential(m, max))` | finite, at least 1; needs `backoff_max_*` |
+/// | `backoff_max_secs` / `backoff_max_ms` | the `max` of that `backoff` | the timeout (60 s by default) up to 31_622_400 s or 31_622_400_000 ms |
 ///
-/// Each duration is given once, in seconds or in milliseconds.
+/// - Each duration is given once, in seconds or in milliseconds; a breaker has one window,
+///   counted in calls (`window_calls`) or in time (`window_secs` / `window_ms`).
+/// - Counts and durations are integer literals: decimal, `0x`, `0o` or `0b`, unsuffixed or
+///   with an integer-type suffix the value fits in (`500u32`; `1000u8` is an error).
+///   Percentages and the multiplier may also be float literals (`12.5`).
+/// - With a window, the breaker trips on the failure rate (and the slow-call rate when
+///   `slow_call_*` is set); the consecutive-failure rule then applies too only if
+///   `failure_threshold` is given (`Config::trips_on_consecutive_failures`).
+///
+/// ```
+/// use breakerbox::{circuit_breaker, Error, Registry, State, Window};
+///
+/// // Open when at least half of the last 10 calls failed, once 4 were seen.
+/// #[circuit_breaker("search", window_calls = 10, failure_rate = 50, minimum_calls = 4)]
+/// fn search(ok: bool) -> Result<(), String> {
+///     if ok { Ok(()) } else { Err("timeout".into()) }
+/// }
+///
+/// for ok in [true, false, true] {
+///     let _ = search(ok); // 1 failure in 3 calls: fewer than 4 seen
+/// }
+/// assert!(matches!(search(false), Err(Error::Inner(_)))); // 2 of 4 failed: 50 %
+/// assert!(matches!(search(true), Err(Error::Rejected(_))));
+/// let breaker = Registry::global().get("search").unwrap();
+/// assert_eq!(breaker.state(), State::Open);
+/// assert_eq!(breaker.config().sliding_window(), Some(Window::Calls(10)));
+/// ```
+///
+/// `crate = path` names breakerbox for a crate that re-exports it (the expansion otherwise
+/// names `::breakerbox`): `#[circuit_breaker("name", crate = ::my_sdk::breakerbox)]`.
 ///
 /// # What it works on
 ///
-/// Free functions, `async fn`, methods taking `&self`, `&mut self` or `self`, and generic
-/// functions. Attributes, doc comments, visibility, generics and `where` clauses are kept.
+/// Free functions, `async fn`, methods taking `&self`, `&mut self` or `self`, generic
+/// functions, and `Result<impl Trait, E>` returns (`E` must be a named type). Attributes, doc comments, visibility, generics and `where` clauses are kept.
 /// The body moves into a closure (`async` block for an `async fn`) whose type is the
 /// original `Result<T, E>`, so `return` and `?` inside it behave as before: they leave the
 /// body with a `Result<T, E>`, which the breaker then records and wraps.
@@ -124,17 +164,18 @@ mod expand;
 ///     static BREAKER: OnceLock<Arc<::breakerbox::CircuitBreaker>> = OnceLock::new();
 ///     let breaker = BREAKER.get_or_init(|| {
 ///         ::breakerbox::Registry::global().get_or_create_with("db", || {
-///             ::breakerbox::Config::builder().failure_threshold(3).build().unwrap_or_default()
+///             ::breakerbox::Config::builder().failure_threshold(3u32).build() /* Ok, or panic */
 ///         })
 ///     });
 ///     breaker.call(move || -> Result<u32, E> { body })
 /// }
 /// ```
 ///
-/// `build()` cannot fail because every value was checked when the macro expanded; a
-/// `const` assertion also checks them against `Config::MAX_THRESHOLD` and
-/// `Config::MAX_DURATION` when the caller compiles. The expansion names the crate as
-/// `::breakerbox`, so a renamed dependency is not supported.
+/// `build()` cannot fail because every value was checked when the macro expanded (the
+/// expansion still panics with a message rather than hide a bug); a `const` assertion
+/// also checks them against `Config::MAX_THRESHOLD`, `MAX_DURATION`, `MAX_WINDOW_CALLS`,
+/// `MIN_WINDOW_TIME` and `MAX_WINDOW_TIME` when the caller compiles. The expansion names
+/// the crate `::breakerbox`, or the path given with `crate = path`.
 ///
 /// # Compile errors
 ///
@@ -144,8 +185,13 @@ mod expand;
 ///   signature);
 /// - a missing, empty or non-string breaker name;
 /// - an unknown setting (the message lists the valid ones), a setting without a value, a
-///   repeated setting, or both `_secs` and `_ms` for the same duration;
-/// - a value that is not an integer literal, is 0, or is above its maximum;
+///   repeated setting, both `_secs` and `_ms` for the same duration, or two windows;
+/// - a setting without the ones it needs (`failure_rate`, `minimum_calls` or
+///   `slow_call_rate` without a window, `slow_call_rate` without `slow_call_*`, half of the
+///   backoff), or a backoff cap below the timeout;
+/// - a value that is not a literal of its kind, is out of its range, or has a suffix that
+///   is not an integer type it fits in;
+/// - `impl Trait` in the error type;
 /// - a `const fn`, a variadic function, or anything that is not a function with a body
 ///   (a trait method without a default body, a struct, ...).
 #[proc_macro_attribute]
