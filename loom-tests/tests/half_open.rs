@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use breakerbox::{Outcome, State};
 use breakerbox_loom_tests::{
-    check, config, sorted, Fixture, Reached, PAST_HALF_OPEN_TIMEOUT, TIMEOUT,
-, AFTER_EXPIRY};
+    check, config, sorted, Fixture, Reached, AFTER_EXPIRY, PAST_HALF_OPEN_TIMEOUT, TIMEOUT,
+};
 use loom::thread;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
