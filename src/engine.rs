@@ -358,6 +358,9 @@ impl Engine {
                 while stamp.generation() < w.generation() && step < sync::PUBLISH_WAIT {
                     sync::wait_step(step);
                     step += 1;
+                    if self.word.load() != w {
+                        return None; // Moved on: decide from the new word instead.
+                    }
                     stamp = self.stamp.load();
                 }
                 if stamp.generation() > w.generation() {
