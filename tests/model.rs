@@ -1008,15 +1008,15 @@ fn took_strategy() -> impl Strategy<Value = Took> {
 
 fn op_strategy() -> impl Strategy<Value = Op> {
     prop_oneof![
-        5 => any::<bool>().prop_map(|owned| Op::Acquire { owned }),
-        5 => (0usize..8, outcome_strategy())
+        10 => any::<bool>().prop_map(|owned| Op::Acquire { owned }),
+        10 => (0usize..8, outcome_strategy())
             .prop_map(|(which, outcome)| Op::Record { which, outcome }),
-        1 => (0usize..8).prop_map(|which| Op::Drop { which }),
-        1 => (0usize..8).prop_map(|which| Op::DropPanicking { which }),
-        4 => call_strategy().prop_map(Op::Call),
-        3 => (call_strategy(), took_strategy()).prop_map(|(k, t)| Op::CallTaking(k, t)),
+        2 => (0usize..8).prop_map(|which| Op::Drop { which }),
+        2 => (0usize..8).prop_map(|which| Op::DropPanicking { which }),
+        8 => call_strategy().prop_map(Op::Call),
+        6 => (call_strategy(), took_strategy()).prop_map(|(k, t)| Op::CallTaking(k, t)),
         1 => Just(Op::FutureNeverPolled),
-        5 => advance_strategy().prop_map(Op::Advance),
+        10 => advance_strategy().prop_map(Op::Advance),
         1 => Just(Op::Reset),
         1 => Just(Op::ForceOpen),
         1 => Just(Op::Isolate),
@@ -1058,7 +1058,8 @@ fn backoff_strategy() -> impl Strategy<Value = (Option<(f64, u64)>, f64)> {
 fn config_strategy() -> impl Strategy<Value = (ModelConfig, bool)> {
     let part1 = (
         1u32..=6,
-        1u32..=6,
+        // Small success thresholds mostly, so that half-open periods close often enough.
+        prop_oneof![3 => 1u32..=2, 1 => 1u32..=6],
         proptest::option::of(1u32..=4),
         duration_strategy(),
         duration_strategy(),
