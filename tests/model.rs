@@ -92,8 +92,9 @@ struct ModelBackoff {
     jitter: f64,
 }
 
-/// The configuration as the test chose it: durations in nanoseconds, percentages as whole
-/// numbers; `None` leaves the builder's default.
+/// The configuration as the test chose it: durations in nanoseconds, percentages in tenths
+/// of a percent (12.5 % is 125: every rate the test picks is exact in binary, so the real
+/// breaker's `f64` threshold is the same number); `None` leaves the builder's default.
 #[derive(Clone, Copy, Debug)]
 struct ModelConfig {
     failure_threshold: u32,
@@ -158,12 +159,14 @@ impl ModelConfig {
         }
     }
 
+    /// In tenths of a percent.
     fn failure_rate(&self) -> u64 {
-        self.failure_rate.map_or(50, u64::from)
+        self.failure_rate.map_or(500, u64::from)
     }
 
+    /// In tenths of a percent.
     fn slow_call_rate(&self) -> u64 {
-        self.slow_call_rate.map_or(100, u64::from)
+        self.slow_call_rate.map_or(1000, u64::from)
     }
 
     /// `slow_call_duration` in ticks.
@@ -218,7 +221,7 @@ impl ModelConfig {
             None => {}
         }
         if let Some(r) = self.failure_rate {
-            b = b.failure_rate_threshold(f64::from(r));
+            b = b.failure_rate_threshold(f64::from(r) / 10.0);
         }
         if let Some(n) = self.minimum_calls {
             b = b.minimum_calls(n);
@@ -227,7 +230,7 @@ impl ModelConfig {
             b = b.slow_call_duration(Duration::from_nanos(d));
         }
         if let Some(r) = self.slow_call_rate {
-            b = b.slow_call_rate_threshold(f64::from(r));
+            b = b.slow_call_rate_threshold(f64::from(r) / 10.0);
         }
         let mut backoff = match self.backoff.exponential {
             Some((m, max)) => Backoff::exponential(m, Duration::from_nanos(max)),
@@ -538,11 +541,11 @@ impl Model {
         if n < u64::from(self.cfg.minimum()) {
             return None;
         }
-        // P3, an exact integer comparison.
-        if failures * 100 >= self.cfg.failure_rate() * n {
+        // P3, an exact integer comparison (rates in tenths of a percent).
+        if failures * 1000 >= self.cfg.failure_rate() * n {
             Some(Cause::FailureRate)
         } else if self.cfg.slow_call_duration.is_some()
-            && slow * 100 >= self.cfg.slow_call_rate() * n
+            && slow * 1000 >= self.cfg.slow_call_rate() * n
         {
             Some(Cause::SlowCallRate)
         } else {
@@ -882,6 +885,8 @@ enum CallKind {
     FutureClassifiedOkFailure,
     /// `call_future_classified` of an `Err` classified as Ignored.
     FutureClassifiedErrIgnored,
+    /// `call_future_owned` of a future that returns `Err`: Failure.
+    FutureOwnedErr,
 }
 
 impl CallKind {
@@ -891,7 +896,7 @@ impl CallKind {
         use CallKind::*;
         match self {
             Ok | ErrNotFailure | FutureOk | FutureErrNotFailure => Outcome::Success,
-            Err | ErrFailure | FutureErr | Panic | FuturePanic => Outcome::Failure,
+            Err | ErrFailure | FutureErr | FutureOwnedErr | Panic | FuturePanic => Outcome::Failure,
             ClassifiedOkFailure | FutureClassifiedOkFailure => Outcome::Failure,
             FutureDropped | ClassifiedErrIgnored | FutureClassifiedErrIgnored => Outcome::Ignored,
         }
@@ -908,7 +913,7 @@ impl CallKind {
             | FutureClassifiedErrIgnored => Result::Err("not found"),
             FutureDropped => Result::Err("dropped"),
             Panic | FuturePanic => Result::Err("panicked"),
-            Err | ErrFailure | FutureErr => Result::Err("down"),
+            Err | ErrFailure | FutureErr | FutureOwnedErr => Result::Err("down"),
         }
     }
 }
@@ -996,6 +1001,7 @@ fn call_strategy() -> impl Strategy<Value = CallKind> {
         Just(CallKind::ClassifiedErrIgnored),
         Just(CallKind::FutureClassifiedOkFailure),
         Just(CallKind::FutureClassifiedErrIgnored),
+        Just(CallKind::FutureOwnedErr),
     ]
 }
 
@@ -1042,8 +1048,9 @@ fn window_strategy() -> impl Strategy<Value = Option<ModelWindow>> {
     ]
 }
 
+/// A rate threshold in tenths of a percent (12.5, 25, 50 or 100 %), or the default.
 fn percent_strategy() -> impl Strategy<Value = Option<u32>> {
-    proptest::option::of(proptest::sample::select(&[25u32, 50, 100][..]))
+    proptest::option::of(proptest::sample::select(&[125u32, 250, 500, 1000][..]))
 }
 
 fn backoff_strategy() -> impl Strategy<Value = (Option<(f64, u64)>, f64)> {
@@ -1301,8 +1308,8 @@ fn check_agreement(
 /// Runs one protected call of `kind` that moves the mock clock by `nanos` while it runs;
 /// returns what the caller got.
 fn real_call(
-    cb: &CircuitBreaker,
-    mock: &Mock,
+    cb: &Arc<CircuitBreaker>,
+    mock: &Arc<Mock>,
     kind: CallKind,
     nanos: u64,
 ) -> Result<u32, Error<&'static str>> {
@@ -1385,6 +1392,14 @@ fn real_call(
         CallKind::FutureClassifiedErrIgnored => futures::executor::block_on(
             cb.call_future_classified(err_is_ignored, fut(Err("not found"))),
         ),
+        CallKind::FutureOwnedErr => {
+            let mock = Arc::clone(mock);
+            let owned = cb.call_future_owned(async move {
+                mock.increment(nanos);
+                Err::<u32, &str>("down")
+            });
+            futures::executor::block_on(owned)
+        }
     }
 }
 
@@ -1780,7 +1795,7 @@ fn failure_rate_over_a_count_window() {
         failure_threshold: 5,
         failure_threshold_set: false,
         window: Some(ModelWindow::Calls(4)),
-        failure_rate: Some(50),
+        failure_rate: Some(500),
         minimum_calls: Some(10), // min(10, 4) = 4
         ..ModelConfig::basic(5, 1, 1, 10 * MS, 5 * MS)
     };
@@ -1818,7 +1833,7 @@ fn slow_calls_trip_and_fail_probes() {
         window: Some(ModelWindow::Time(1_000 * MS)),
         minimum_calls: Some(2),
         slow_call_duration: Some(2 * MS),
-        slow_call_rate: Some(100),
+        slow_call_rate: Some(1000),
         ..ModelConfig::basic(3, 1, 1, 10 * MS, 5 * MS)
     };
     let ops = [
