@@ -20,8 +20,8 @@
 //! `Window::Time(d)` keeps its outcomes in `B >= 10` buckets, so an outcome leaves it at
 //! some point between `d - d/B` and `d` after it entered: an implementation may choose
 //! anywhere in that band. The model does not guess: it never lets the mock clock stop at
-//! an instant where an outcome of the current window is inside the band (widened by two
-//! ticks for rounding), see [`Model::safe_advance`]. A move that would stop there is
+//! an instant where an outcome of the current window is inside the band (widened for
+//! rounding, see [`Model::window_fate`] and [`Model::safe_advance`]). A move that would stop there is
 //! stretched to the instant that outcome has surely left, and so on for the next one.
 //! Every rate the model computes (for a trip or for `Metrics`) is therefore one that every
 //! implementation allowed by P4 must report, bucketed or exact.
@@ -479,9 +479,11 @@ impl Model {
             Some(ModelWindow::Time(d)) => {
                 let d = ticks(d);
                 let age = now - e.at;
-                // It leaves between d - d/B and d after it entered, B >= 10; two ticks of
-                // slack for rounding on either side.
-                if age + 2 < d - d / 10 {
+                // It leaves between d - d/B and d after it entered, B >= 10. Below the
+                // band, slack of 2 ticks + d/1000 for bucket widths rounded down (B - 1
+                // ticks at most, for any B up to a thousand); above it, 1 tick: P4 says
+                // "and d", so a window that keeps an outcome longer is wrong.
+                if age + 2 + d / 1_000 < d - d / 10 {
                     Fate::In
                 } else if age > d + 1 {
                     Fate::Out
@@ -2004,4 +2006,27 @@ fn the_generator_reaches_every_policy() {
         "slow {slow}, would reject {shadows}"
     );
     assert!(longest >= 4, "longest open streak {longest}");
+}
+
+/// The driver's clock moves skip P4's ambiguous band of a time window: a move that would
+/// stop where an outcome may or may not have left is stretched until it surely has, and
+/// outcomes well inside the window or well past it are not in the way.
+#[test]
+fn time_window_moves_skip_the_ambiguous_band() {
+    let cfg = ModelConfig {
+        window: Some(ModelWindow::Time(1_000 * MS)),
+        ..ModelConfig::basic(5, 1, 1, 10 * MS, 5 * MS)
+    };
+    let mut m = Model::new(cfg);
+    m.enter_window(true, false);
+    m.advance(100 * MS);
+    m.enter_window(false, false);
+    assert_eq!(m.safe_advance(500 * MS), 500 * MS, "both surely inside");
+    // 950 ms after the first outcome is inside its band: stretched past 1 s, which puts
+    // the second at 900 ms, inside its own band: stretched again.
+    let to = m.now_ns + m.safe_advance(850 * MS);
+    assert_eq!(to, (1_100_000 + 2) * TICK_NS);
+    m.advance(m.safe_advance(850 * MS));
+    assert_eq!(m.window_totals(), (0, 0, 0));
+    assert_eq!(m.safe_advance(1), 1, "nothing left in the way");
 }
