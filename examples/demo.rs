@@ -9,10 +9,12 @@
 //! The services:
 //!
 //! * `payments`: healthy; about 1 call in 100 fails, never enough in a row to open the breaker.
-//! * `recommendations`: flaky; about 30% of calls fail, so now and then five fail in a row,
-//!   the breaker opens, and its half-open probes decide whether it closes again.
+//! * `recommendations`: flaky; about 30% of calls fail at random all along, which its
+//!   failure-*rate* breaker (the last 50 calls, open at 50 %, judged once 20 were seen)
+//!   tolerates; from 20% to 40% of the run 70% fail, the rate crosses 50 % and it opens.
 //! * `inventory`: down from 15% to 50% of the run (every call fails fast), then healthy.
-//!   Its breaker opens, probes while the service is still down and reopens, then closes.
+//!   Its breaker opens, probes while the service is still down and reopens for longer each
+//!   time (exponential backoff with jitter: 0.25 s, 0.5 s, 1 s, 2 s ...), then closes.
 //! * `search`: slow. Each call has a 25 ms deadline; from 55% to 80% of the run most calls
 //!   take longer and count as failures (timeouts). This one uses the guard API
 //!   (`try_acquire` → `Permit::success` / `Permit::failure`) instead of `call`.
@@ -29,7 +31,9 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use breakerbox::{CircuitBreaker, Config, Error, Registry, StateChange, Status};
+use breakerbox::{
+    Backoff, Cause, CircuitBreaker, Config, Error, Registry, StateChange, Status, Window,
+};
 
 const USAGE_LINE: &str = "Usage: cargo run --release --example demo -- [--seconds N] [--threads N]";
 
@@ -184,8 +188,18 @@ impl Service {
             .half_open_timeout(Duration::from_secs(2));
         let builder = match self {
             Service::Payments => builder.failure_threshold(5).success_threshold(2),
-            Service::Recommendations => builder.failure_threshold(5).success_threshold(2),
-            Service::Inventory => builder.failure_threshold(3).success_threshold(3),
+            // A rate breaker: random failures at 30 % never trip it; a spell at 70 % does.
+            Service::Recommendations => builder
+                .sliding_window(Window::Calls(50))
+                .failure_rate_threshold(50.0)
+                .minimum_calls(20)
+                .success_threshold(2),
+            // Each failed probe doubles the next open period, up to 4 s, +-10 % jitter.
+            Service::Inventory => builder
+                .failure_threshold(3)
+                .success_threshold(3)
+                .timeout(Duration::from_millis(250))
+                .backoff(Backoff::exponential(2.0, Duration::from_secs(4)).jitter(0.1)),
             Service::Search => builder.failure_threshold(3).success_threshold(2),
         };
         builder.build().expect("the demo's settings are valid")
@@ -205,7 +219,8 @@ impl Service {
             }
             Service::Recommendations => {
                 sleep_ms(rng.range(1, 4));
-                if rng.chance(0.30) {
+                let bad_spell = (0.20..0.40).contains(&progress);
+                if rng.chance(if bad_spell { 0.70 } else { 0.30 }) {
                     Err(ServiceError::Failed)
                 } else {
                     Ok(answer)
@@ -305,14 +320,14 @@ fn render_table(title: &str, statuses: &[Status]) -> String {
     let _ = writeln!(s, "{title}");
     let _ = writeln!(
         s,
-        "  {:<16} {:<9} {:<9} {:>7} {:>7} {:>7} {:>8} {:>11}",
-        "name", "state", "available", "calls", "ok", "failed", "rejected", "transitions"
+        "  {:<16} {:<9} {:<9} {:>7} {:>7} {:>7} {:>8} {:>11} {:>7}",
+        "name", "state", "available", "calls", "ok", "failed", "rejected", "transitions", "fail %"
     );
     for st in statuses {
         let m = &st.metrics;
         let _ = writeln!(
             s,
-            "  {:<16} {:<9} {:<9} {:>7} {:>7} {:>7} {:>8} {:>11}",
+            "  {:<16} {:<9} {:<9} {:>7} {:>7} {:>7} {:>8} {:>11} {:>7}",
             st.name,
             st.state.as_str(),
             if st.is_available { "yes" } else { "no" },
@@ -321,6 +336,9 @@ fn render_table(title: &str, statuses: &[Status]) -> String {
             m.failed_calls,
             m.rejected_calls,
             m.state_transitions,
+            // The rate breaker's window, once it holds its minimum.
+            m.failure_rate
+                .map_or_else(|| "-".to_string(), |r| format!("{r:.0}")),
         );
     }
     s
@@ -337,19 +355,30 @@ fn live_table(start: Instant) -> String {
 
 /// What a transition means, for the event log.
 fn describe(change: &StateChange, breaker: Option<&CircuitBreaker>) -> String {
-    use breakerbox::State::{Closed, HalfOpen, Open};
-    let timeout = breaker.map(|b| b.config().timeout());
-    match (change.from, change.to) {
-        (Closed, Open) => match timeout {
-            Some(t) => format!("too many failures; rejecting calls for {}", secs(t)),
-            None => "too many failures; rejecting calls".to_string(),
-        },
-        (HalfOpen, Open) => "a probe failed (or probing took too long); open again".to_string(),
-        (Open, HalfOpen) => "timeout over; letting probe calls through".to_string(),
-        (HalfOpen, Closed) => "probes succeeded; recovered".to_string(),
-        (_, Closed) => "reset".to_string(),
-        (_, Open) => "forced open".to_string(),
-        (_, HalfOpen) => "probing".to_string(),
+    // Listeners run after the transition is published: the period it chose is readable.
+    let period = breaker
+        .and_then(|b| b.retry_after())
+        .map(|d| format!("; rejecting calls for {}", secs(d)))
+        .unwrap_or_default();
+    let rate = breaker
+        .and_then(|b| b.config().sliding_window())
+        .map(|w| match w {
+            Window::Calls(n) => format!("of the last {n} calls"),
+            Window::Time(d) => format!("of the last {}", secs(d)),
+            _ => "of the window".to_string(),
+        })
+        .unwrap_or_default();
+    match change.cause {
+        Cause::ConsecutiveFailures => format!("too many failures in a row{period}"),
+        Cause::FailureRate => format!("failure rate over the threshold {rate}{period}"),
+        Cause::SlowCallRate => format!("too many slow calls {rate}{period}"),
+        Cause::ProbeFailed => format!("a probe failed; open again, backing off{period}"),
+        Cause::HalfOpenExpired => format!("probing took too long; open again{period}"),
+        Cause::OpenPeriodEnded => "open period over; letting probe calls through".to_string(),
+        Cause::ProbesSucceeded => "probes succeeded; recovered".to_string(),
+        Cause::Reset => "reset".to_string(),
+        Cause::ForceOpen => format!("forced open{period}"),
+        cause => cause.to_string(),
     }
 }
 
