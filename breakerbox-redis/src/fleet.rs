@@ -87,8 +87,10 @@ impl From<&'static Registry> for Source {
 ///
 /// Every report this replica *heard* (pub/sub or a resync read), except its own, counts once
 /// in `received`, and then exactly once in one of `malformed`, `applied`, `ignored`:
-/// `received == malformed + applied + ignored`. Every local trip handed to the task counts
-/// once in `published` or `dropped_offline`, unless the channel was full (`dropped_full`).
+/// `received == malformed + applied + ignored` (between reports: a snapshot taken while the
+/// task handles one may see it in `received` only). Every local trip handed to the task
+/// counts once in `published` or `dropped_offline`, unless the channel was full
+/// (`dropped_full`).
 ///
 /// # Examples
 ///
