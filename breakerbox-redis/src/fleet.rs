@@ -390,7 +390,7 @@ impl Fleet {
     /// # Examples
     ///
     /// ```
-    /// use breakerbox::{CircuitBreaker, Registry};
+    /// use breakerbox::CircuitBreaker;
     /// use breakerbox_redis::{Fleet, FleetConfig, Source};
     /// use std::sync::Arc;
     ///
@@ -400,6 +400,7 @@ impl Fleet {
     /// let fleet = Fleet::attach(Source::Watched, config).unwrap();
     /// let db = Arc::new(CircuitBreaker::new("db"));
     /// fleet.watch(&db);
+    /// fleet.watch(&db); // already watched: one listener
     /// # }
     /// ```
     pub fn watch(&self, breaker: &Arc<CircuitBreaker>) {
