@@ -407,6 +407,33 @@ impl Fleet {
         self.shared.hook(breaker);
     }
 
+    /// How many breakers the fleet listens to now (those of the registry found so far, and
+    /// the watched ones still alive).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use breakerbox::{Config, Registry};
+    /// use breakerbox_redis::{Fleet, FleetConfig};
+    /// use std::sync::Arc;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let registry = Arc::new(Registry::new());
+    /// registry.get_or_create("a", Config::default());
+    /// let fleet = Fleet::attach(registry.clone(), FleetConfig::new("redis://127.0.0.1:1/", "s", "r")).unwrap();
+    /// assert_eq!(fleet.attached(), 1);
+    /// fleet.watch(&registry.get_or_create("b", Config::default()));
+    /// assert_eq!(fleet.attached(), 2);
+    /// # }
+    /// ```
+    pub fn attached(&self) -> usize {
+        lock(&self.shared.attached)
+            .values()
+            .filter(|b| b.strong_count() > 0)
+            .count()
+    }
+
     /// The counters now.
     ///
     /// # Examples
@@ -495,12 +522,35 @@ struct Task {
     next_sequence: u64,
 }
 
-/// `op`'s result, or `None` if it failed or took longer than `limit`.
+/// Why a Redis operation gave no result.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Failed {
+    /// The connection is lost, refused, or too slow (the op timeout passed): re-make it.
+    Connection,
+    /// The server answered with an error (a hostile key of the wrong type, out of memory):
+    /// the connection is fine.
+    Reply,
+}
+
+/// `op`'s result, bounded by `limit`.
 async fn bounded<T>(
     limit: Duration,
     op: impl std::future::Future<Output = redis::RedisResult<T>>,
-) -> Option<T> {
-    tokio::time::timeout(limit, op).await.ok()?.ok()
+) -> Result<T, Failed> {
+    match tokio::time::timeout(limit, op).await {
+        Err(_elapsed) => Err(Failed::Connection),
+        Ok(Ok(value)) => Ok(value),
+        Ok(Err(e))
+            if e.is_io_error()
+                || e.is_timeout()
+                || e.is_connection_dropped()
+                || e.is_connection_refusal()
+                || e.is_unrecoverable_error() =>
+        {
+            Err(Failed::Connection)
+        }
+        Ok(Err(_reply)) => Err(Failed::Reply),
+    }
 }
 
 /// A message on the subscription, or `None` when it ended (connection lost); never ready
@@ -527,8 +577,10 @@ impl Task {
         let mut ever_synced = false;
         let mut backoff = config.reconnect_min;
         let mut retry_at = tokio::time::Instant::now();
-        let never = Duration::from_secs(86_400 * 365);
-        let mut scan = tokio::time::interval(config.scan_interval.unwrap_or(never));
+        // Housekeeping runs every scan interval (every second without scans): the registry
+        // scan when enabled, and always the pruning of expired reports and own trips.
+        let mut scan =
+            tokio::time::interval(config.scan_interval.unwrap_or(Duration::from_secs(1)));
         scan.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut health = tokio::time::interval(config.health_interval);
         health.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -586,7 +638,7 @@ impl Task {
                     None => true,
                 },
                 _ = tokio::time::sleep_until(retry_at), if offline => false,
-                _ = scan.tick(), if config.scan_interval.is_some() => {
+                _ = scan.tick() => {
                     self.housekeeping();
                     false
                 }
@@ -636,7 +688,7 @@ impl Task {
         &self,
         online: &mut Online,
         cmd: &redis::Cmd,
-    ) -> Option<T> {
+    ) -> Result<T, Failed> {
         bounded(self.config().op_timeout, cmd.query_async(&mut online.cmd)).await
     }
 
@@ -645,7 +697,7 @@ impl Task {
         &self,
         online: &mut Online,
         pipe: &redis::Pipeline,
-    ) -> Option<T> {
+    ) -> Result<T, Failed> {
         bounded(self.config().op_timeout, pipe.query_async(&mut online.cmd)).await
     }
 
@@ -663,28 +715,11 @@ impl Task {
                 .arg(&pattern)
                 .arg("COUNT")
                 .arg(SCAN_BATCH);
-            let Some((next, keys)) = self.cmd::<(u64, Vec<Vec<u8>>)>(online, &scan).await else {
+            let Ok((next, keys)) = self.cmd::<(u64, Vec<Vec<u8>>)>(online, &scan).await else {
                 return false;
             };
-            if !keys.is_empty() {
-                let mut pipe = redis::pipe();
-                for key in &keys {
-                    pipe.cmd("GET").arg(key).cmd("PTTL").arg(key);
-                }
-                let Some(values) = self.pipe::<Vec<redis::Value>>(online, &pipe).await else {
-                    return false;
-                };
-                for pair in values.chunks(2) {
-                    let [value, pttl] = pair else { continue };
-                    let Ok(Some(bytes)) = redis::from_redis_value::<Option<Vec<u8>>>(value) else {
-                        continue; // Gone between SCAN and GET.
-                    };
-                    let pttl = redis::from_redis_value::<i64>(pttl).unwrap_or(-1);
-                    if pttl == -2 {
-                        continue;
-                    }
-                    self.inbound(&bytes, Some(pttl));
-                }
+            if !keys.is_empty() && !self.read_trips(online, &keys).await {
+                return false;
             }
             seen += keys.len();
             cursor = next;
@@ -693,6 +728,43 @@ impl Task {
             }
         }
         self.reannounce(online).await
+    }
+
+    /// Reads the reports under `keys` with their remaining time, in one transaction (so no
+    /// key expires between its two reads): PTTL, then at most one byte more than a report
+    /// may hold (a huge hostile value is never read whole). `false` if the connection
+    /// failed; a batch the server refuses (a key of another type) counts as malformed.
+    async fn read_trips(&mut self, online: &mut Online, keys: &[Vec<u8>]) -> bool {
+        let mut pipe = redis::pipe();
+        pipe.atomic();
+        for key in keys {
+            pipe.cmd("PTTL").arg(key);
+            pipe.cmd("GETRANGE")
+                .arg(key)
+                .arg(0)
+                .arg(crate::message::MAX_REPORT_LEN);
+        }
+        let values = match self.pipe::<Vec<redis::Value>>(online, &pipe).await {
+            Ok(values) => values,
+            Err(Failed::Connection) => return false,
+            Err(Failed::Reply) => {
+                for _ in keys {
+                    Counters::bump(&self.counters().received);
+                    Counters::bump(&self.counters().malformed);
+                }
+                return true;
+            }
+        };
+        for pair in values.chunks(2) {
+            let [pttl, value] = pair else { continue };
+            let pttl = redis::from_redis_value::<i64>(pttl).unwrap_or(-1);
+            if pttl == -2 {
+                continue; // Expired between SCAN and the read.
+            }
+            let bytes = redis::from_redis_value::<Vec<u8>>(value).unwrap_or_default();
+            self.inbound(&bytes, Some(pttl));
+        }
+        true
     }
 
     /// Re-writes (SET NX, then PUBLISH) each own trip that is still open here and whose key
@@ -718,18 +790,18 @@ impl Task {
             let ms = crate::message::remaining_ms(remaining);
             let mut set = redis::cmd("SET");
             set.arg(&key).arg(&wire).arg("PX").arg(ms).arg("NX");
-            let Some(written) = self.cmd::<Option<String>>(online, &set).await else {
-                return false;
-            };
-            if written.is_none() {
-                continue; // Redis still holds it.
+            match self.cmd::<Option<String>>(online, &set).await {
+                Ok(Some(_written)) => {}
+                Ok(None) | Err(Failed::Reply) => continue, // Still held, or refused.
+                Err(Failed::Connection) => return false,
             }
             let mut publish = redis::cmd("PUBLISH");
             publish.arg(self.config().channel()).arg(&wire);
-            if self.cmd::<i64>(online, &publish).await.is_none() {
-                return false;
+            match self.cmd::<i64>(online, &publish).await {
+                Ok(_) => Counters::bump(&self.counters().published),
+                Err(Failed::Reply) => Counters::bump(&self.counters().dropped_offline),
+                Err(Failed::Connection) => return false,
             }
-            Counters::bump(&self.counters().published);
         }
         true
     }
@@ -778,13 +850,15 @@ impl Task {
             .arg(self.config().channel())
             .arg(&wire)
             .ignore();
-        let written = self.pipe::<()>(o, &pipe).await;
-        if written.is_some() {
-            Counters::bump(&self.counters().published);
-            true
-        } else {
-            Counters::bump(&self.counters().dropped_offline);
-            false
+        match self.pipe::<()>(o, &pipe).await {
+            Ok(()) => {
+                Counters::bump(&self.counters().published);
+                true
+            }
+            Err(failed) => {
+                Counters::bump(&self.counters().dropped_offline);
+                failed == Failed::Reply
+            }
         }
     }
 
@@ -821,6 +895,9 @@ impl Task {
         let Some(breaker) = self.shared.lookup(&report.name) else {
             return false;
         };
+        // The local timeout caps the period (the core caps it too) and how long the report
+        // is remembered.
+        let remaining = remaining.min(breaker.config().timeout());
         let now = Instant::now();
         let quorum = self.config().quorum as usize;
         let verdict = self.reports.record(
@@ -838,8 +915,7 @@ impl Task {
         {
             return false;
         }
-        // The core caps it by the local config too; capping here keeps the rule visible.
-        breaker.open_remote(remaining.min(breaker.config().timeout()));
+        breaker.open_remote(remaining);
         // A trip of our own of this name, if any, is superseded: never re-announce it.
         self.own.remove(&report.name);
         true
@@ -852,12 +928,15 @@ impl Task {
         };
         let mut ping = redis::cmd("PING");
         ping.arg(b"bbx");
-        self.cmd::<Vec<u8>>(o, &ping).await.is_some()
+        self.cmd::<Vec<u8>>(o, &ping).await != Err(Failed::Connection)
     }
 
-    /// The periodic scan: new breakers of the registry, expired reports and own trips.
+    /// The periodic scan: new breakers of the registry (when enabled), expired reports and
+    /// own trips.
     fn housekeeping(&mut self) {
-        self.shared.scan();
+        if self.config().scan_interval.is_some() {
+            self.shared.scan();
+        }
         let now = Instant::now();
         self.reports.prune(now);
         self.own.retain(|_, t| t.expires > now);

@@ -219,6 +219,56 @@ async fn a_hung_server_drops_reports_but_never_slows_calls() {
     assert!(a.stats().published <= 1);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_channel_drops_and_counts_and_every_trip_is_accounted_for() {
+    let server = RedisServer::start();
+    let a = Replica::new(
+        fleet_config(&server, "full", "a")
+            .channel_capacity(1)
+            .op_timeout(Duration::from_secs(2)),
+    );
+    a.synced(1).await;
+    let pid = server.pid().to_string();
+    signal(&pid, "STOP");
+    // Ten trips while the task is stuck writing to the frozen server: at most one waits in
+    // the channel and one is in the task's hands; the rest are dropped at once.
+    for _ in 0..10 {
+        a.breaker.reset();
+        a.trip();
+    }
+    let full = a.stats().dropped_full;
+    assert!(full >= 8, "{:?}", a.stats());
+    signal(&pid, "CONT");
+    eventually("every trip accounted for", || {
+        let s = a.stats();
+        s.published + s.dropped_offline + s.dropped_full == 10
+    })
+    .await;
+    assert_eq!(a.stats().dropped_full, full);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn breakers_created_after_attach_are_covered() {
+    let server = RedisServer::start();
+    let a = Replica::new(fleet_config(&server, "new", "a"));
+    let b = Replica::new(fleet_config(&server, "new", "b"));
+    a.synced(1).await;
+    b.synced(1).await;
+    let config = common::breaker_config(Duration::from_secs(30));
+    let on_a = a.registry.get_or_create("created-later", config.clone());
+    let on_b = b.registry.get_or_create("created-later", config);
+    // A's periodic scan finds its new breaker (B's is found by name when the report comes).
+    eventually("a's scan found it", || a.fleet.attached() == 2).await;
+    for _ in 0..3 {
+        let _ = on_a.call(|| Err::<(), _>("down"));
+    }
+    assert_eq!(on_a.state(), State::Open);
+    eventually("b's new breaker open", || on_b.state() == State::Open).await;
+    assert_eq!(b.breaker.state(), State::Closed);
+    eventually("b counted it", || b.stats().applied == 1).await;
+    assert_eq!(b.fleet.attached(), 2);
+}
+
 fn signal(pid: &str, sig: &str) {
     let status = std::process::Command::new("kill")
         .arg(format!("-{sig}"))
@@ -283,9 +333,19 @@ async fn a_flood_of_malformed_reports_is_counted_and_ignored() {
         .set_ex("flood:trip:upstream:evil2", b"\x00\x01", 60)
         .await
         .unwrap();
+    // A key of another type, and a huge value (read no further than a report may be).
+    let _: () = redis
+        .hset("flood:trip:upstream:hash", "f", "v")
+        .await
+        .unwrap();
+    let _: () = redis
+        .set("flood:trip:upstream:huge", vec![b'7'; 1 << 20])
+        .await
+        .unwrap();
     let late = Replica::new(fleet_config(&server, "flood", "late"));
     late.synced(1).await;
-    assert_eq!(counts(late.stats()), [0, 0, 0, 2, 0, 0, 2]);
+    assert_eq!(counts(late.stats()), [0, 0, 0, 4, 0, 0, 4]);
+    assert_eq!(late.breaker.state(), State::Closed);
 
     // A well-formed report with a year-long open time opens the breaker for at most its
     // own timeout (30 s).
