@@ -269,6 +269,37 @@ async fn breakers_created_after_attach_are_covered() {
     assert_eq!(b.fleet.attached(), 2);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn force_open_is_shared_only_when_configured() {
+    let server = RedisServer::start();
+    let a = Replica::new(fleet_config(&server, "force", "a").share_force_open(true));
+    let b = Replica::new(fleet_config(&server, "force", "b"));
+    a.synced(1).await;
+    b.synced(1).await;
+    let config = common::breaker_config(Duration::from_secs(30));
+    let other_a = a.registry.get_or_create("other", config.clone());
+    let other_b = b.registry.get_or_create("other", config);
+    b.fleet.watch(&other_b);
+    a.fleet.watch(&other_a);
+
+    // Shared by A: B's breaker opens, marked remote.
+    a.breaker.force_open();
+    eventually("b open", || b.breaker.state() == State::Open).await;
+    assert_eq!(b.transitions(), [REMOTE_OPEN]);
+
+    // Not shared by B (the default). B's next report, a real trip of another breaker,
+    // travels the same channel after it: once A has it, nothing else came before it.
+    b.breaker.reset();
+    b.breaker.force_open();
+    for _ in 0..3 {
+        let _ = other_b.call(|| Err::<(), _>("down"));
+    }
+    eventually("a heard b's trip", || other_a.state() == State::Open).await;
+    eventually("a counted it", || a.stats().applied == 1).await;
+    assert_eq!(counts(a.stats()), [1, 0, 0, 1, 1, 0, 0]);
+    assert_eq!(b.stats().published, 1);
+}
+
 fn signal(pid: &str, sig: &str) {
     let status = std::process::Command::new("kill")
         .arg(format!("-{sig}"))
