@@ -225,13 +225,14 @@ fn shared_cause(cause: Cause, share_force_open: bool) -> bool {
     }
 }
 
-/// How long a breaker that just tripped stays open: THE one place to change once the core
-/// has a query for the time left in the open period (`try_acquire` would count a call, so
-/// it cannot be used here). Until then, the configured `timeout`: exact for the constant
-/// backoff; with an exponential backoff the local period can be longer, and the peers'
-/// `open_remote` caps at their `timeout` anyway.
+/// How long a breaker that just tripped stays open: the period it actually chose (backoff
+/// and jitter included), read with the pure query `retry_after` (listeners run after the
+/// transition is published, so the period is there); the configured `timeout` only if the
+/// breaker has already moved on.
 fn open_period(breaker: &CircuitBreaker) -> Duration {
-    breaker.config().timeout()
+    breaker
+        .retry_after()
+        .unwrap_or_else(|| breaker.config().timeout())
 }
 
 /// State shared by the handle and the task.
