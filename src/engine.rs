@@ -68,6 +68,9 @@ pub(crate) struct Engine {
     clock: Clock,
     /// The jitter seed: the random source of the backoff draws (`backoff::unit`).
     seed: u64,
+    /// Whether calls are timed (`slow_call_duration` is set): a copy kept beside the word,
+    /// so the hot path does not follow the config's pointer to learn it.
+    timed: bool,
 }
 
 /// A rejection, before the facade dresses it with the breaker's name.
@@ -78,7 +81,7 @@ pub(crate) struct Refusal {
 }
 
 impl Engine {
-    pub(crate) fn new(clock: Clock, seed: u64) -> Engine {
+    pub(crate) fn new(clock: Clock, seed: u64, timed: bool) -> Engine {
         Engine {
             word: AtomicWord::new(Word::new(Phase::Closed, 0)),
             stamp: AtomicStamp::new(Stamp::NONE),
@@ -88,7 +91,14 @@ impl Engine {
             last_change: AtomicU64::new(0),
             clock,
             seed,
+            timed,
         }
+    }
+
+    /// Whether calls are timed for the slow-call rule.
+    #[inline]
+    pub(crate) fn timed(&self) -> bool {
+        self.timed
     }
 
     /// The calling thread's counter cells.
@@ -120,10 +130,7 @@ impl Engine {
         let w = self.word.load();
         failpoints::hit("admit.after_load");
         if w.phase() == Phase::Closed {
-            let start = match lim.slow_us {
-                Some(_) => self.clock.now_us(),
-                None => 0,
-            };
+            let start = if self.timed { self.clock.now_us() } else { 0 };
             return Ok(Ticket::closed(w.generation(), start));
         }
         self.admit_slow(w, cells, lim, obs)
@@ -189,7 +196,7 @@ impl Engine {
                 }
             }
             // An ignored closed-state call changes nothing (`transition::record`).
-            Outcome::Ignored if ticket.role != Role::Probe => {}
+            Outcome::Ignored if ticket.role() != Role::Probe => {}
             _ => self.settle_slow(self.word.load(), ticket, outcome, slow, lim, window, obs),
         }
     }
@@ -218,10 +225,10 @@ impl Engine {
                 self.last_failure.store(now + 1, Ordering::Relaxed);
             }
         }
-        if w.generation() != ticket.generation || ticket.role == Role::Shadow {
+        if w.generation() != ticket.generation() || ticket.role() == Role::Shadow {
             return; // Stale or shadow: counted above, never drives the machine (5, P8).
         }
-        if ticket.role == Role::Probe && outcome == Outcome::Success && !slow {
+        if ticket.role() == Role::Probe && outcome == Outcome::Success && !slow {
             return self.probe_success(ticket, lim, obs);
         }
         // P2: outcomes of the current Closed generation enter the window, then its verdict
@@ -233,7 +240,7 @@ impl Engine {
                 let failure = outcome == Outcome::Failure;
                 // Totals are asked for on every outcome: with a time window a success can
                 // trip too, once older successes have left it (P3 read literally).
-                win.add(ticket.generation, failure, slow, now, true)
+                win.add(ticket.generation(), failure, slow, now, true)
                     .and_then(|t| transition::rate_verdict(t.0, t.1, t.2, lim))
             }
             _ => None,

@@ -132,8 +132,8 @@ impl fmt::Debug for Permit<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Permit")
             .field("breaker", &self.breaker.name())
-            .field("generation", &self.ticket.generation)
-            .field("role", &self.ticket.role)
+            .field("generation", &self.ticket.generation())
+            .field("role", &self.ticket.role())
             .finish()
     }
 }
@@ -246,8 +246,8 @@ impl fmt::Debug for OwnedPermit {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("OwnedPermit")
             .field("breaker", &self.breaker.name())
-            .field("generation", &self.ticket.generation)
-            .field("role", &self.ticket.role)
+            .field("generation", &self.ticket.generation())
+            .field("role", &self.ticket.role())
             .finish()
     }
 }

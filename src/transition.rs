@@ -226,32 +226,63 @@ impl<R> Step<R> {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Role {
     /// Admitted while Closed.
-    Closed,
+    Closed = 0,
     /// A half-open probe: holds one of the period's slots.
-    Probe,
+    Probe = 1,
     /// Dry run: admitted although the breaker would have rejected it; its outcome is only
     /// counted (P8).
-    Shadow,
+    Shadow = 2,
 }
 
-/// What a permit remembers of its admission.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+impl std::fmt::Debug for Ticket {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Ticket")
+            .field("generation", &self.generation())
+            .field("role", &self.role())
+            .field("start_us", &self.start_us)
+            .finish()
+    }
+}
+
+/// What a permit remembers of its admission: 16 bytes, so that the hot path's results
+/// travel in registers (the generation and the role share one word).
+#[derive(Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Ticket {
-    /// The generation the permit was admitted in.
-    pub(crate) generation: u64,
-    pub(crate) role: Role,
+    /// `generation << 2 | role`.
+    bits: u64,
     /// Admission time, µs, when `slow_call_duration` is set (else 0: no clock was read).
     pub(crate) start_us: u64,
 }
 
 impl Ticket {
+    /// A ticket of `generation` (52 bits) in `role`.
+    #[inline]
+    pub(crate) const fn new(generation: u64, role: Role, start_us: u64) -> Ticket {
+        Ticket {
+            bits: generation << 2 | role as u64,
+            start_us,
+        }
+    }
+
     /// A closed-state ticket.
     #[inline]
-    pub(crate) fn closed(generation: u64, start_us: u64) -> Ticket {
-        Ticket {
-            generation,
-            role: Role::Closed,
-            start_us,
+    pub(crate) const fn closed(generation: u64, start_us: u64) -> Ticket {
+        Ticket::new(generation, Role::Closed, start_us)
+    }
+
+    /// The generation the permit was admitted in.
+    #[inline]
+    pub(crate) const fn generation(self) -> u64 {
+        self.bits >> 2
+    }
+
+    /// The permit's role.
+    #[inline]
+    pub(crate) const fn role(self) -> Role {
+        match self.bits & 0b11 {
+            0 => Role::Closed,
+            1 => Role::Probe,
+            _ => Role::Shadow,
         }
     }
 
@@ -259,7 +290,7 @@ impl Ticket {
     /// same generation, no failure streak. The hot path compares against it and returns.
     #[inline]
     pub(crate) fn quiet_word(self) -> Word {
-        Word::new(Phase::Closed, self.generation)
+        Word::new(Phase::Closed, self.generation())
     }
 }
 
@@ -316,11 +347,7 @@ pub(crate) fn acquire(v0: View, now: u64, lim: &Limits, seed: u64) -> Step<Admis
     let w = v.word;
     let refuse = |state, retry_after_us| {
         if lim.dry_run {
-            Admission::Shadow(Ticket {
-                generation: w.generation(),
-                role: Role::Shadow,
-                start_us,
-            })
+            Admission::Shadow(Ticket::new(w.generation(), Role::Shadow, start_us))
         } else {
             Admission::Rejected {
                 state,
@@ -356,21 +383,13 @@ pub(crate) fn acquire(v0: View, now: u64, lim: &Limits, seed: u64) -> Step<Admis
                 stamp: Stamp::new(word.generation(), deadline, v.streak()),
                 published: true,
             };
-            let ticket = Ticket {
-                generation: word.generation(),
-                role: Role::Probe,
-                start_us,
-            };
+            let ticket = Ticket::new(word.generation(), Role::Probe, start_us);
             (next, Admission::Admitted(ticket))
         }
         // Probes are admitted only against the published period (the winner's first probe
         // excepted): until then its slots count as taken.
         Phase::HalfOpen if v.published && w.count() < lim.half_open_max_calls => {
-            let ticket = Ticket {
-                generation: w.generation(),
-                role: Role::Probe,
-                start_us,
-            };
+            let ticket = Ticket::new(w.generation(), Role::Probe, start_us);
             let next = View {
                 word: w.with_count(w.count() + 1),
                 ..v
@@ -401,7 +420,7 @@ pub(crate) fn record(
     seed: u64,
 ) -> Step<()> {
     let w = v.word;
-    if t.role == Role::Shadow || w.generation() != t.generation {
+    if t.role() == Role::Shadow || w.generation() != t.generation() {
         return Step::stay(v, ());
     }
     let mut changes = Changes::default();
@@ -457,9 +476,9 @@ pub(crate) fn record(
 /// half-open period has run out.
 pub(crate) fn count_success(v: View, t: Ticket, now: u64, lim: &Limits) -> Option<(Stamp, bool)> {
     let w = v.word;
-    if t.role != Role::Probe
+    if t.role() != Role::Probe
         || w.phase() != Phase::HalfOpen
-        || w.generation() != t.generation
+        || w.generation() != t.generation()
         || !v.published
         || now >= v.stamp.deadline()
     {
@@ -473,7 +492,7 @@ pub(crate) fn count_success(v: View, t: Ticket, now: u64, lim: &Limits) -> Optio
 /// generation) when the success reached the threshold, else the probe's slot freed.
 /// `None` when the word has left the ticket's generation (the success became stale).
 pub(crate) fn after_success(w: Word, t: Ticket, closes: bool) -> Option<Step<()>> {
-    if w.generation() != t.generation || w.phase() != Phase::HalfOpen {
+    if w.generation() != t.generation() || w.phase() != Phase::HalfOpen {
         return None;
     }
     let mut changes = Changes::default();
@@ -646,15 +665,15 @@ mod tests {
     }
 
     fn fail(v: View, now: u64, l: &Limits) -> Step<()> {
-        let t = Ticket {
-            generation: v.word.generation(),
-            role: if v.word.phase() == Phase::HalfOpen {
+        let t = Ticket::new(
+            v.word.generation(),
+            if v.word.phase() == Phase::HalfOpen {
                 Role::Probe
             } else {
                 Role::Closed
             },
-            start_us: 0,
-        };
+            0,
+        );
         record(v, t, Outcome::Failure, false, None, now, l, SEED)
     }
 
@@ -704,7 +723,7 @@ mod tests {
         assert_eq!(effective(v, 1_000, &l, SEED), State::HalfOpen);
         let s = acquire(v, 1_000, &l, SEED);
         assert!(
-            matches!(s.result, Admission::Admitted(t) if t.generation == 4 && t.role == Role::Probe)
+            matches!(s.result, Admission::Admitted(t) if t.generation() == 4 && t.role() == Role::Probe)
         );
         assert_eq!((s.next.phase(), s.next.count()), (Phase::HalfOpen, 1));
         let stamp = s.stamp.unwrap();
@@ -788,11 +807,7 @@ mod tests {
             (6_500, 3)
         );
         // Late outcomes of the expired period change nothing.
-        let t = Ticket {
-            generation: 9,
-            role: Role::Probe,
-            start_us: 0,
-        };
+        let t = Ticket::new(9, Role::Probe, 0);
         assert_eq!(
             record(h, t, Outcome::Failure, false, None, 1_600, &l, SEED).next,
             h.word
@@ -857,7 +872,7 @@ mod tests {
         assert_eq!(retry_after(iso, 0, &l, SEED), None);
         let open = published(Word::new(Phase::Open, 4), 1_000, 0, 1);
         assert!(
-            matches!(acquire(open, 0, &l, SEED).result, Admission::Shadow(t) if t.role == Role::Shadow)
+            matches!(acquire(open, 0, &l, SEED).result, Admission::Shadow(t) if t.role() == Role::Shadow)
         );
         assert!(available(open, 0, &l, SEED));
     }
@@ -976,11 +991,7 @@ mod tests {
             ..lim(1, 1, 1)
         };
         let h = published(Word::new(Phase::HalfOpen, 2).with_count(1), 500, 0, 1);
-        let t = Ticket {
-            generation: 2,
-            role: Role::Probe,
-            start_us: 0,
-        };
+        let t = Ticket::new(2, Role::Probe, 0);
         let s = record(h, t, Outcome::Success, true, None, 100, &l, SEED);
         assert_eq!(s.next.phase(), Phase::Open);
         assert_eq!(s.changes.iter().next().unwrap().cause, Cause::ProbeFailed);
@@ -1076,8 +1087,8 @@ mod tests {
                 prop_assert!(!admitted);
             }
             if let Admission::Admitted(t) = step.result {
-                prop_assert_eq!(t.generation, step.next.generation());
-                prop_assert_eq!(t.role == Role::Probe, step.next.phase() == Phase::HalfOpen);
+                prop_assert_eq!(t.generation(), step.next.generation());
+                prop_assert_eq!(t.role() == Role::Probe, step.next.phase() == Phase::HalfOpen);
             }
             if !dry {
                 prop_assert!(!matches!(step.result, Admission::Shadow(_)));
@@ -1087,11 +1098,7 @@ mod tests {
         #[test]
         fn record_keeps_the_invariants(v in any_view(), o in any_outcome(), stale: bool, slow: bool, rate: bool, now in 0u64..6_000, f in 1u32..5, s in 1u32..5, h in 1u32..5) {
             let l = lim(f, s, h);
-            let t = Ticket {
-                generation: if stale { v.word.generation() - 1 } else { v.word.generation() },
-                role: if v.word.phase() == Phase::HalfOpen { Role::Probe } else { Role::Closed },
-                start_us: 0,
-            };
+            let t = Ticket::new(if stale { v.word.generation() - 1 } else { v.word.generation() }, if v.word.phase() == Phase::HalfOpen { Role::Probe } else { Role::Closed }, 0);
             let verdict = rate.then_some(Cause::FailureRate);
             let step = record(v, t, o, slow, verdict, now, &l, SEED);
             check(v, &step, &l)?;
@@ -1157,7 +1164,7 @@ mod tests {
         fn streaks_saturate(k in (COUNT_MAX - 2)..=COUNT_MAX, now in 0u64..3_000) {
             let l = backoff_lim();
             let h = published(Word::new(Phase::HalfOpen, 4).with_count(1), 5_000, 0, k);
-            let t = Ticket { generation: 4, role: Role::Probe, start_us: 0 };
+            let t = Ticket::new(4, Role::Probe, 0);
             let s = record(h, t, Outcome::Failure, false, None, now, &l, SEED);
             prop_assert_eq!(s.next.count(), (k + 1).min(COUNT_MAX));
             prop_assert_eq!(s.stamp.unwrap().deadline(), now + 10_000);
