@@ -9,12 +9,26 @@
 //! of `counters` pick std or loom themselves: std's take `const` initialisers, loom's do not.
 //!
 //! All state words are 64-bit, so loom models them natively: no 128-bit shim is needed.
+//!
+//! # Atomics on targets without 64-bit ones
+//!
+//! The atomic integers come from [`portable_atomic`] where the target has no native 64-bit
+//! atomics (`target_has_atomic = "64"` false: 32-bit MIPS and PowerPC, armv5te, ...), and
+//! from `std` elsewhere. `RUSTFLAGS="--cfg breakerbox_portable_atomic"` takes the portable
+//! path on every target, so that `.ci/run` tests it on x86-64. Both have the same methods
+//! and take the same `Ordering` (portable-atomic re-exports core's).
 
 #[cfg(not(loom))]
-pub(crate) use std::sync::{
-    atomic::{AtomicU64, Ordering},
-    Arc, Mutex, MutexGuard,
-};
+pub(crate) use std::sync::{atomic::Ordering, Arc, Mutex, MutexGuard};
+
+#[cfg(all(not(loom), target_has_atomic = "64", not(breakerbox_portable_atomic)))]
+pub(crate) use std::sync::atomic::AtomicU64;
+
+#[cfg(all(
+    not(loom),
+    any(not(target_has_atomic = "64"), breakerbox_portable_atomic)
+))]
+pub(crate) use portable_atomic::AtomicU64;
 
 #[cfg(loom)]
 pub(crate) use loom::sync::{

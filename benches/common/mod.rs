@@ -1,4 +1,4 @@
-//! Shared by `benches/breaker.rs`, `benches/peers.rs` and `examples/instructions.rs`:
+//! Shared by `breaker.rs`, `peers.rs` and `instructions.rs` (all in benches/):
 //! the criterion settings, the contended-timing harness, the two baselines (the atomic
 //! floor and a plain `Mutex` breaker) and one adapter per implementation so that every
 //! breaker runs exactly the same closure.

@@ -1,11 +1,16 @@
 //! Runs N protected calls on one breaker, for counting instructions per call under
 //! callgrind.
 //!
+//! A `harness = false` bench target of the `breakerbox-benches` package (so that
+//! `cargo test --workspace` does not build it), but not a criterion bench: under
+//! `cargo bench` it does nothing. `benches/callgrind.sh` and `benches/callgrind-guard.sh`
+//! build it and run it under callgrind:
+//!
 //! ```text
-//! cargo build --release --example instructions
+//! cargo bench -p breakerbox-benches --bench instructions --no-run   # prints the binary
 //! valgrind --tool=callgrind --callgrind-out-file=/dev/null \
 //!     --toggle-collect='instructions::run_calls*' \
-//!     target/release/examples/instructions breakerbox closed_ok 1000000
+//!     target/release/deps/instructions-<hash> breakerbox closed_ok 1000000
 //! ```
 //!
 //! Usage: `instructions <impl> <scenario> <n>` with `<impl>` one of `breakerbox`,
@@ -22,10 +27,9 @@
 use std::hint::black_box;
 use std::process::ExitCode;
 
-// The breakers, baselines and the per-implementation adapters shared with benches/peers.rs;
-// the criterion helpers in the same module are unused here.
+// The breakers, baselines and the per-implementation adapters shared with peers.rs; the
+// criterion helpers in the same module are unused here.
 #[allow(dead_code)]
-#[path = "../benches/common/mod.rs"]
 mod common;
 
 use common::{Failsafe, Floor, MutexBreaker, Peer};
@@ -61,6 +65,12 @@ fn run<P: Peer>(scenario: &str, n: u64) -> Result<(), String> {
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    // `cargo bench` runs every bench target with `--bench` (and any filter): nothing to
+    // measure here without callgrind.
+    if args.iter().any(|a| a == "--bench") {
+        println!("instructions: counts instructions under callgrind; run benches/callgrind.sh");
+        return ExitCode::SUCCESS;
+    }
     let usage = "usage: instructions <breakerbox|failsafe|recloser|mutex|floor> \
                  <closed_ok|open_reject> <n>";
     let [implementation, scenario, n] = args.as_slice() else {
