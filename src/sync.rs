@@ -47,3 +47,24 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
         Err(poisoned) => poisoned.into_inner(),
     }
 }
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    /// The atomics come from the crate the build configuration asks for: portable-atomic
+    /// without native 64-bit atomics or under `--cfg breakerbox_portable_atomic`, std
+    /// otherwise.
+    #[test]
+    fn atomic_u64_comes_from_the_configured_crate() {
+        let name = std::any::type_name::<super::AtomicU64>();
+        let portable = cfg!(any(
+            not(target_has_atomic = "64"),
+            breakerbox_portable_atomic
+        ));
+        let expected = if portable {
+            "portable_atomic::"
+        } else {
+            "core::"
+        };
+        assert!(name.starts_with(expected), "AtomicU64 is {name}");
+    }
+}
