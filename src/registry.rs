@@ -2,54 +2,73 @@
 //!
 //! # Structure
 //!
-//! One lock-free [`papaya`] hash map from each name to a **slot**: a `OnceLock` that holds
-//! the name's `Arc<CircuitBreaker>` once it is made. A [`Registry::get`] is one guarded,
-//! lock-free probe, a check that the slot is set and an `Arc` clone: it never blocks behind
-//! another thread's `get`, creation or removal, two cores looking up the same name write no
-//! shared lock word (only the `Arc` count the API hands out), and a lookup by `&str`
-//! allocates nothing. Entries are reclaimed by papaya's deferred reclamation (`seize`), so a
-//! removed breaker's last registry reference goes a little after the removal. Under
-//! `--cfg loom` the map is a loom `RwLock<HashMap>` and a slot a loom `Mutex` and
-//! `Condvar` with `OnceLock`'s semantics, so loom checks the protocol below against
-//! primitives it can see.
+//! Two parts, with different jobs:
+//!
+//! * The **store**: the breakers themselves, keyed by name. On std it is a lock-free
+//!   [`papaya`] hash map from the name to the `Arc<CircuitBreaker>`. A [`Registry::get`] is
+//!   one guarded, lock-free probe and an `Arc` clone: it never blocks behind another
+//!   thread's `get`, `register` or removal, two cores looking up the same name write no
+//!   shared lock word (only the `Arc` count the API hands out), and a lookup by `&str`
+//!   allocates nothing. Entries are reclaimed by papaya's deferred reclamation (`seize`), so
+//!   a removed breaker's last registry reference goes a little after the removal. Under
+//!   `--cfg loom` the store is a loom `RwLock<HashMap>` with the same methods, so loom
+//!   checks the protocol below against a store it can see.
+//! * The **writer shards**: 64 cache-padded mutexes, one picked by the name's hash, that
+//!   serialize every change of one name (creation, `register`, `remove`) and hold the table
+//!   of creations in flight. Readers never touch them.
 //!
 //! # Get-or-create
 //!
-//! [`Registry::get_or_create_with`] first does a plain `get`. On a miss it finds the name's
-//! slot or inserts an empty one (papaya's atomic get-or-insert: one slot per name, whoever
-//! wins), then initializes the slot with `make` through `OnceLock::get_or_init`: `make` runs
-//! once per slot, however many threads race; the others wait on the slot (not on any lock of
-//! the registry) and get its breaker. No lock of the registry is held while `make` runs, so
-//! `make` may use the registry for other names. If `make` panics the slot stays empty and
-//! the panic propagates; a thread waiting on the slot then runs its own `make` (`OnceLock`
-//! hands the initialization over).
-//!
-//! A slot is only ever removed once set ([`Registry::remove`] of a name whose breaker is
-//! still being made finds nothing to remove), so no thread can make a breaker into a slot
-//! that is no longer in the map. A slot left empty by a panicking `make` with no thread
-//! waiting stays in the map, empty (invisible to every query), until the name is created.
+//! [`Registry::get_or_create_with`] first does a plain `get`. On a miss it locks the name's
+//! writer shard and looks again (double-checked). If another thread is already creating that
+//! name, it waits on that creation's own mutex (outside the shard lock) and looks again.
+//! Otherwise it records its own creation as in flight, releases the shard lock, runs `make`
+//! and builds the breaker with no lock of the registry held (so `make` may use the registry,
+//! for other names), publishes the breaker in the store, and only then clears its in-flight
+//! record. So `make` runs once per creation, however many threads race, and a thread that
+//! saw the record gone sees the breaker. If `make` panics, the panic is caught, the record
+//! cleared and the creation's mutex released (nothing is poisoned), the panic resumed, and
+//! a waiting thread takes over the creation.
 //!
 //! A `make` that asks for the very name it is creating (`get_or_create*` or `register`, on
 //! the same registry) would wait for its own creation forever. A thread-local list of the
 //! creations the thread is running catches that and panics with a message instead.
 
 use std::cell::RefCell;
-#[cfg(loom)]
 use std::collections::HashMap;
 use std::error::Error as StdError;
 use std::fmt;
+use std::hash::BuildHasher;
+use std::panic::{self, AssertUnwindSafe};
 // Breakers are shared as `std::sync::Arc`, the receiver type of `try_acquire_owned`, also
-// under loom; under loom the registry's own synchronization is all loom-visible locks from
-// `sync`.
+// under loom; the registry's own synchronization is all loom-visible locks from `sync`.
 use std::sync::Arc;
 
+use crossbeam_utils::CachePadded;
+
+use crate::sync::{self, lock, Mutex};
 use crate::{CircuitBreaker, Config, Metrics, State};
+
+/// Number of writer shards (a power of two): creations and removals of names in different
+/// shards never wait for each other. One under loom, so that any two names a model uses
+/// contend on one shard (the case worth checking) and every lock is a modelled object.
+#[cfg(not(loom))]
+const WRITER_SHARDS: usize = 64;
+#[cfg(loom)]
+const WRITER_SHARDS: usize = 1;
+
+/// Hashes a name to pick its writer shard: randomly keyed SipHash on std; fixed keys under
+/// loom, whose replay of an interleaving needs every execution to take the same locks.
+#[cfg(not(loom))]
+type ShardHasher = std::collections::hash_map::RandomState;
+#[cfg(loom)]
+type ShardHasher = std::hash::BuildHasherDefault<std::collections::hash_map::DefaultHasher>;
 
 /// A registry of named [`CircuitBreaker`]s, shared as `Arc<CircuitBreaker>`.
 ///
-/// Lookups ([`get`](Registry::get)) and removals are lock-free;
-/// [`get_or_create_with`](Registry::get_or_create_with) runs its `make` closure once per new
-/// name even when many threads race on it (they wait for that one creation, nothing else). A registered breaker is
+/// Lookups ([`get`](Registry::get)) are lock-free; creations and removals of one name are
+/// serialized, and [`get_or_create_with`](Registry::get_or_create_with) runs its `make`
+/// closure once per new name even when many threads race on it. A registered breaker is
 /// never replaced: it stays until [`remove`](Registry::remove)d.
 ///
 /// Most programs use the process-wide [`Registry::global`]; a `Registry::new()` is an
@@ -72,6 +91,16 @@ use crate::{CircuitBreaker, Config, Metrics, State};
 pub struct Registry {
     /// The breakers, keyed by name; see the module docs.
     store: Store,
+    /// Picks a name's writer shard.
+    hasher: ShardHasher,
+    /// The writer shards; see the module docs.
+    writers: Box<[CachePadded<WriterShard>]>,
+}
+
+/// One writer shard: the lock that serializes changes of its names, guarding the table of
+/// creations in flight (name -> the mutex its creator holds until it is done).
+struct WriterShard {
+    in_flight: Mutex<HashMap<Box<str>, sync::Arc<Mutex<()>>>>,
 }
 
 /// The status of one registered breaker, as reported by [`Registry::statuses`].
@@ -168,6 +197,14 @@ impl Registry {
     pub fn new() -> Self {
         Registry {
             store: Store::new(),
+            hasher: ShardHasher::default(),
+            writers: (0..WRITER_SHARDS)
+                .map(|_| {
+                    CachePadded::new(WriterShard {
+                        in_flight: Mutex::new(HashMap::new()),
+                    })
+                })
+                .collect(),
         }
     }
 
@@ -227,8 +264,8 @@ impl Registry {
             return Err(AlreadyRegistered { name });
         }
         match self.create(&name, |name| CircuitBreaker::with_config(name, config)) {
-            (breaker, true) => Ok(breaker),
-            (_present, false) => Err(AlreadyRegistered { name }),
+            Ok(breaker) => Ok(breaker),
+            Err(_present) => Err(AlreadyRegistered { name }),
         }
     }
 
@@ -336,8 +373,10 @@ impl Registry {
         if let Some(breaker) = self.store.get(name) {
             return breaker;
         }
-        self.create(name, |name| CircuitBreaker::with_config(name, make()))
-            .0
+        match self.create(name, |name| CircuitBreaker::with_config(name, make())) {
+            Ok(created) => created,
+            Err(present) => present,
+        }
     }
 
     /// Removes the breaker named `name` and returns it, if registered.
@@ -363,6 +402,7 @@ impl Registry {
     /// assert!(registry.get("old").is_none());
     /// ```
     pub fn remove(&self, name: &str) -> Option<Arc<CircuitBreaker>> {
+        let _writer = lock(&self.writer_shard(name).in_flight);
         self.store.remove(name)
     }
 
@@ -494,18 +534,58 @@ impl Registry {
         self.len() == 0
     }
 
-    /// The breaker `name`, made with `build` unless it is present: `(breaker, true)` when
-    /// this call made it, `(present, false)` without calling `build` otherwise. `build` runs
-    /// with no registry lock held and at most once per creation of the name (see the
-    /// module docs).
-    fn create<B>(&self, name: &str, build: B) -> (Arc<CircuitBreaker>, bool)
+    /// The writer shard of `name`.
+    fn writer_shard(&self, name: &str) -> &WriterShard {
+        // WRITER_SHARDS is a power of two; the low bits of a SipHash are well mixed.
+        let index = (self.hasher.hash_one(name) as usize) & (WRITER_SHARDS - 1);
+        &self.writers[index]
+    }
+
+    /// Creates the breaker `name` with `build` unless it is present: `Ok(created)`, or
+    /// `Err(present)` without calling `build`. `build` runs with no registry lock held and at
+    /// most once per creation of the name (see the module docs).
+    fn create<B>(&self, name: &str, build: B) -> Result<Arc<CircuitBreaker>, Arc<CircuitBreaker>>
     where
         B: FnOnce(&str) -> CircuitBreaker,
     {
         // Before any wait: a `make` of this thread that asks for its own name would
-        // otherwise wait on its own slot.
+        // otherwise wait on its own creation below.
         let _creating = Creating::enter(self, name);
-        self.store.get_or_create(name, build)
+        let shard = self.writer_shard(name);
+        loop {
+            let mut in_flight = lock(&shard.in_flight);
+            if let Some(present) = self.store.get(name) {
+                return Err(present);
+            }
+            if let Some(other) = in_flight.get(name).cloned() {
+                drop(in_flight);
+                // Its creator holds `other` until the breaker is published (or its `make`
+                // panicked): wait for that, then look again.
+                drop(lock(&other));
+                continue;
+            }
+            let ours = sync::Arc::new(Mutex::new(()));
+            let creating = lock(&ours);
+            in_flight.insert(name.into(), sync::Arc::clone(&ours));
+            drop(in_flight);
+
+            // A panic in `build` (the caller's `make`) is caught so that the record is
+            // cleared and `creating` released by a thread that is not unwinding (nothing is
+            // poisoned, which loom's mutexes would not survive), then resumed.
+            let built = panic::catch_unwind(AssertUnwindSafe(|| build(name)));
+            let breaker = built.map(Arc::new);
+            if let Ok(breaker) = &breaker {
+                self.store.insert(Arc::clone(breaker));
+            }
+            // The record goes before `creating` is released: a waiter that wakes up and
+            // looks again sees the breaker, or no record and takes over the creation.
+            lock(&shard.in_flight).remove(name);
+            drop(creating);
+            return match breaker {
+                Ok(breaker) => Ok(breaker),
+                Err(payload) => panic::resume_unwind(payload),
+            };
+        }
     }
 }
 
@@ -622,163 +702,57 @@ impl fmt::Debug for Registry {
     }
 }
 
-/// The lock-free store (std builds): name -> slot.
+/// The lock-free store (std builds): name -> breaker.
 ///
 /// The key is a copy of the name (about 32 bytes a breaker) rather than the breaker's own
 /// name behind its `Arc`: a probe then reads the key without first following the breaker
 /// pointer, one dependent cache miss fewer; measured 15-30 % faster for a scattered `get`
-/// over 1,000,000 breakers than a set keyed through the breaker. The slot lives in the
-/// map's entry, next to the key: `get` follows no more pointers than a map of `Arc`s would.
+/// over 1,000,000 breakers than a set keyed through the breaker.
 #[cfg(not(loom))]
-struct Store {
-    map: papaya::HashMap<Box<str>, std::sync::OnceLock<Arc<CircuitBreaker>>>,
-    /// Set slots: empty ones (a creation in flight, or abandoned by a panicking `make`) are
-    /// in `map.len()` but not registered. (std's atomic: this store exists only outside
-    /// loom.)
-    len: std::sync::atomic::AtomicUsize,
-}
+struct Store(papaya::HashMap<Box<str>, Arc<CircuitBreaker>>);
 
 #[cfg(not(loom))]
 impl Store {
     fn new() -> Self {
-        Store {
-            map: papaya::HashMap::new(),
-            len: std::sync::atomic::AtomicUsize::new(0),
-        }
+        Store(papaya::HashMap::new())
     }
 
     fn get(&self, name: &str) -> Option<Arc<CircuitBreaker>> {
-        self.map.pin().get(name)?.get().map(Arc::clone)
+        self.0.pin().get(name).map(Arc::clone)
     }
 
     fn with<R>(&self, name: &str, f: impl FnOnce(&CircuitBreaker) -> R) -> Option<R> {
-        self.map.pin().get(name)?.get().map(|breaker| f(breaker))
+        self.0.pin().get(name).map(|breaker| f(breaker))
     }
 
-    fn get_or_create<B>(&self, name: &str, build: B) -> (Arc<CircuitBreaker>, bool)
-    where
-        B: FnOnce(&str) -> CircuitBreaker,
-    {
-        use std::sync::atomic::Ordering;
-        let map = self.map.pin();
-        let slot = match map.get(name) {
-            Some(slot) => slot,
-            None => map.get_or_insert_with(name.into(), std::sync::OnceLock::new),
-        };
-        let mut created = false;
-        let breaker = slot.get_or_init(|| {
-            let breaker = Arc::new(build(name));
-            // Relaxed: a count, not a publication; it is incremented before the slot is set
-            // (OnceLock publishes with release), so the `remove` that sees the slot set and
-            // decrements comes after it in the counter's order: it never wraps.
-            self.len.fetch_add(1, Ordering::Relaxed);
-            created = true;
-            breaker
-        });
-        (Arc::clone(breaker), created)
+    /// Called with the name's writer shard locked and the name absent.
+    fn insert(&self, breaker: Arc<CircuitBreaker>) {
+        let map = self.0.pin();
+        let replaced = map.insert(breaker.name().into(), breaker);
+        debug_assert!(replaced.is_none(), "writers of a name are serialized");
     }
 
-    /// Removes the name only if its slot is set: an empty slot has a creation in flight (or
-    /// none), and removing it would let that creation fill a slot no longer in the map.
+    /// Called with the name's writer shard locked.
     fn remove(&self, name: &str) -> Option<Arc<CircuitBreaker>> {
-        use std::sync::atomic::Ordering;
-        let map = self.map.pin();
-        match map.remove_if(name, |_, slot| slot.get().is_some()) {
-            Ok(Some((_, slot))) => {
-                // Relaxed: see `get_or_create`.
-                self.len.fetch_sub(1, Ordering::Relaxed);
-                slot.get().map(Arc::clone)
-            }
-            Ok(None) | Err(_) => None,
-        }
+        self.0.pin().remove(name).map(Arc::clone)
     }
 
     fn len(&self) -> usize {
-        // Relaxed: a snapshot count; it orders no other memory.
-        self.len.load(std::sync::atomic::Ordering::Relaxed)
+        self.0.len()
     }
 
     fn snapshot(&self) -> Vec<Arc<CircuitBreaker>> {
-        self.map
-            .pin()
-            .values()
-            .filter_map(|slot| slot.get().map(Arc::clone))
-            .collect()
+        self.0.pin().values().map(Arc::clone).collect()
     }
 }
 
-/// The store under loom: a loom `RwLock` over a std map of shared slots, each a loom
-/// `Mutex` and `Condvar` with `OnceLock`'s semantics (one initializer at a time, the others
-/// wait; a panicking initializer leaves the slot empty and wakes them so that one takes
-/// over), so the registry's protocol runs on modelled primitives.
+/// The store under loom: one loom `RwLock` over a std map, with the same methods as the
+/// lock-free one, so the registry's protocol runs unchanged on modelled locks.
 #[cfg(loom)]
-type LoomMap = HashMap<Box<str>, Arc<LoomSlot>>;
+type LoomMap = HashMap<Box<str>, Arc<CircuitBreaker>>;
 
 #[cfg(loom)]
 struct Store(crate::sync::RwLock<LoomMap>);
-
-#[cfg(loom)]
-enum SlotState {
-    Empty,
-    Making,
-    Set(Arc<CircuitBreaker>),
-}
-
-#[cfg(loom)]
-struct LoomSlot {
-    state: crate::sync::Mutex<SlotState>,
-    changed: crate::sync::Condvar,
-}
-
-#[cfg(loom)]
-impl LoomSlot {
-    fn get(&self) -> Option<Arc<CircuitBreaker>> {
-        match &*crate::sync::lock(&self.state) {
-            SlotState::Set(breaker) => Some(Arc::clone(breaker)),
-            SlotState::Empty | SlotState::Making => None,
-        }
-    }
-
-    /// `OnceLock::get_or_init`, returning whether `build` ran.
-    fn get_or_init(&self, build: impl FnOnce() -> CircuitBreaker) -> (Arc<CircuitBreaker>, bool) {
-        let mut state = crate::sync::lock(&self.state);
-        loop {
-            match &*state {
-                SlotState::Set(breaker) => return (Arc::clone(breaker), false),
-                SlotState::Making => {
-                    state = self
-                        .changed
-                        .wait(state)
-                        .unwrap_or_else(|poisoned| poisoned.into_inner());
-                }
-                SlotState::Empty => break,
-            }
-        }
-        *state = SlotState::Making;
-        drop(state);
-        // Caught so that the slot is emptied and the waiters woken by a thread that is not
-        // unwinding (loom's mutexes do not survive poisoning), then resumed.
-        let built = std::panic::catch_unwind(std::panic::AssertUnwindSafe(build));
-        let mut state = crate::sync::lock(&self.state);
-        let result = match built {
-            Ok(breaker) => {
-                let breaker = Arc::new(breaker);
-                *state = SlotState::Set(Arc::clone(&breaker));
-                Ok(breaker)
-            }
-            Err(payload) => {
-                *state = SlotState::Empty;
-                Err(payload)
-            }
-        };
-        drop(state);
-        self.changed.notify_all();
-        match result {
-            Ok(breaker) => (breaker, true),
-            Err(payload) => std::panic::resume_unwind(payload),
-        }
-    }
-}
 
 #[cfg(loom)]
 impl Store {
@@ -801,47 +775,28 @@ impl Store {
     }
 
     fn get(&self, name: &str) -> Option<Arc<CircuitBreaker>> {
-        self.with_read(|map| map.get(name).map(Arc::clone))?.get()
+        self.with_read(|map| map.get(name).map(Arc::clone))
     }
 
-    /// Clones the `Arc` and releases the locks before `f` runs: `f` may use the registry.
+    /// Clones the `Arc` and releases the lock before `f` runs: `f` may use the registry.
     fn with<R>(&self, name: &str, f: impl FnOnce(&CircuitBreaker) -> R) -> Option<R> {
         self.get(name).map(|breaker| f(&breaker))
     }
 
-    fn get_or_create<B>(&self, name: &str, build: B) -> (Arc<CircuitBreaker>, bool)
-    where
-        B: FnOnce(&str) -> CircuitBreaker,
-    {
-        let slot = match self.with_read(|map| map.get(name).map(Arc::clone)) {
-            Some(slot) => slot,
-            None => self.with_write(|map| {
-                Arc::clone(map.entry(name.into()).or_insert_with(|| {
-                    Arc::new(LoomSlot {
-                        state: crate::sync::Mutex::new(SlotState::Empty),
-                        changed: crate::sync::Condvar::new(),
-                    })
-                }))
-            }),
-        };
-        // No lock of the map is held while `build` runs or while waiting.
-        slot.get_or_init(|| build(name))
+    fn insert(&self, breaker: Arc<CircuitBreaker>) {
+        let replaced = self.with_write(|map| map.insert(breaker.name().into(), breaker));
+        debug_assert!(replaced.is_none(), "writers of a name are serialized");
     }
 
     fn remove(&self, name: &str) -> Option<Arc<CircuitBreaker>> {
-        self.with_write(|map| {
-            let breaker = map.get(name)?.get()?;
-            map.remove(name);
-            Some(breaker)
-        })
+        self.with_write(|map| map.remove(name))
     }
 
     fn len(&self) -> usize {
-        self.snapshot().len()
+        self.with_read(|map| map.len())
     }
 
     fn snapshot(&self) -> Vec<Arc<CircuitBreaker>> {
-        let slots: Vec<Arc<LoomSlot>> = self.with_read(|map| map.values().cloned().collect());
-        slots.iter().filter_map(|slot| slot.get()).collect()
+        self.with_read(|map| map.values().map(Arc::clone).collect())
     }
 }

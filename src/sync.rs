@@ -5,8 +5,7 @@
 //! primitives and the loom models in `loom-tests/` run the crate's real code, not a copy
 //! (the pattern of `tokio/src/loom` and crossbeam's `crossbeam_loom`).
 //!
-//! `RwLock` and `Condvar` are only needed under loom (the registry's modelled store and
-//! slots). The two thread-locals
+//! `RwLock` is only needed under loom (the registry's modelled store). The two thread-locals
 //! of `counters` pick std or loom themselves: std's take `const` initialisers, loom's do not.
 //!
 //! All state words are 64-bit, so loom models them natively: no 128-bit shim is needed.
@@ -20,7 +19,7 @@
 //! and take the same `Ordering` (portable-atomic re-exports core's).
 
 #[cfg(not(loom))]
-pub(crate) use std::sync::{atomic::Ordering, Mutex, MutexGuard};
+pub(crate) use std::sync::{atomic::Ordering, Arc, Mutex, MutexGuard};
 
 #[cfg(all(not(loom), target_has_atomic = "64", not(breakerbox_portable_atomic)))]
 pub(crate) use std::sync::atomic::AtomicU64;
@@ -34,7 +33,7 @@ pub(crate) use portable_atomic::AtomicU64;
 #[cfg(loom)]
 pub(crate) use loom::sync::{
     atomic::{AtomicU64, Ordering},
-    Condvar, Mutex, MutexGuard, RwLock,
+    Arc, Mutex, MutexGuard, RwLock,
 };
 
 /// Locks `m`, ignoring poisoning.
