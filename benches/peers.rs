@@ -7,67 +7,141 @@
 //! - `floor`: one `Relaxed` load and one `Relaxed` `fetch_add` on shared atomics, the least
 //!   a breaker that counts its calls can do.
 //!
-//! Groups: `closed_ok` (a call that succeeds on a closed breaker) and `open_reject` (a call
-//! rejected by an open breaker whose timeout is an hour away), each with ids
-//! `<impl>/<threads>`. One thread is timed with `iter`; more threads with `iter_custom`
-//! (see `common::contended`): the figure is then the per-call latency that each thread sees
+//! Groups (scenarios):
+//!
+//! - `closed_ok`: a call that succeeds, on a closed breaker;
+//! - `closed_mixed`: one call in ten (per thread) fails; the breakers open after 5
+//!   consecutive failures, so they stay closed;
+//! - `open_reject`: a call rejected by an open breaker whose timeout is an hour away.
+//!
+//! Ids are `<impl>/<threads>` for the implementation's `call` inlined into the benchmark
+//! loop, and `<impl>_outlined/<threads>` for the same call through an `#[inline(never)]`
+//! function that returns the implementation's whole `Result` (`common::call_ok_outlined`):
+//! what code in another crate pays when the compiler keeps `call` out of line. For
+//! breakerbox, `breakerbox_permit` and `breakerbox_permit_outlined` do the same with the
+//! guard API: `try_acquire` (inlined, or through an `#[inline(never)]` function) then
+//! `Permit::success` (or `failure`).
+//!
+//! One thread is timed with `iter`; more threads with `iter_custom` (see
+//! `common::contended`): the figure is then the per-call latency that each thread sees
 //! while all of them call the same shared breaker.
 //!
-//! Run: `cargo bench --bench peers`.
+//! Run: `cargo bench -p breakerbox-benches --bench peers` (a subset:
+//! `... --bench peers -- 'closed_mixed/.*/1'`).
 
 use std::hint::black_box;
 
+use breakerbox::CircuitBreaker;
 use criterion::measurement::WallTime;
 use criterion::Throughput;
 use criterion::{criterion_group, criterion_main, BenchmarkGroup, BenchmarkId, Criterion};
 
 mod common;
-use common::{Failsafe, Floor, MutexBreaker, Peer};
+use common::{Failsafe, Floor, Guard, GuardOutlined, Inlined, MutexBreaker, Outlined, Peer, Way};
 
-/// Benchmarks `P` built by `make` at every thread count.
-fn bench_peer<P: Peer>(group: &mut BenchmarkGroup<'_, WallTime>, make: fn() -> P) {
-    let breaker = make();
+/// The scenarios: how each fixture is built, and whether call `i` fails.
+#[derive(Clone, Copy)]
+enum Scenario {
+    ClosedOk,
+    ClosedMixed,
+    OpenReject,
+}
+
+impl Scenario {
+    fn name(self) -> &'static str {
+        match self {
+            Scenario::ClosedOk => "closed_ok",
+            Scenario::ClosedMixed => "closed_mixed",
+            Scenario::OpenReject => "open_reject",
+        }
+    }
+
+    fn build<P: Peer>(self) -> P {
+        match self {
+            Scenario::ClosedOk | Scenario::ClosedMixed => P::closed(),
+            Scenario::OpenReject => P::open(),
+        }
+    }
+
+    /// Whether call `i` of this scenario fails.
+    #[inline(always)]
+    fn fails(self, i: u64) -> bool {
+        match self {
+            Scenario::ClosedMixed => common::mixed_fails(i),
+            Scenario::ClosedOk | Scenario::OpenReject => false,
+        }
+    }
+}
+
+/// Benchmarks `P` reached by `W` as `<id>/<threads>` at every thread count, on a breaker
+/// built for `scenario`; checks afterwards that a closed fixture is still closed.
+fn bench<P: Peer, W: Way<P>>(g: &mut BenchmarkGroup<'_, WallTime>, scenario: Scenario) {
+    let breaker: P = scenario.build();
+    let id = common::id::<P, W>();
     for threads in common::thread_counts() {
-        let id = BenchmarkId::new(P::NAME, threads);
+        let bench_id = BenchmarkId::new(&id, threads);
         if threads == 1 {
-            group.bench_function(id, |b| b.iter(|| black_box(breaker.call_ok())));
+            g.bench_function(bench_id, |b| {
+                let mut i = 0u64;
+                b.iter(|| {
+                    i = i.wrapping_add(1);
+                    black_box(W::run(&breaker, scenario.fails(i)))
+                })
+            });
         } else {
-            group.bench_function(id, |b| {
+            g.bench_function(bench_id, |b| {
                 b.iter_custom(|iters| {
-                    common::contended(threads, iters, &breaker, |p, _| {
-                        black_box(p.call_ok());
+                    common::contended(threads, iters, &breaker, |p, i| {
+                        black_box(W::run(p, scenario.fails(i)));
                     })
                 })
             });
         }
     }
+    if !matches!(scenario, Scenario::OpenReject) {
+        assert!(
+            common::call(&breaker, false),
+            "{id}: the {} fixture opened while measured",
+            scenario.name()
+        );
+    }
+}
+
+/// Every implementation in one group for `scenario`: each one's `call` inlined and
+/// through the `#[inline(never)]` wrapper, and breakerbox's guard API too.
+fn run(c: &mut Criterion, scenario: Scenario) {
+    let mut g = c.benchmark_group(scenario.name());
+    g.throughput(Throughput::Elements(1));
+    bench::<CircuitBreaker, Inlined>(&mut g, scenario);
+    bench::<CircuitBreaker, Outlined>(&mut g, scenario);
+    bench::<CircuitBreaker, Guard>(&mut g, scenario);
+    bench::<CircuitBreaker, GuardOutlined>(&mut g, scenario);
+    bench::<Failsafe, Inlined>(&mut g, scenario);
+    bench::<Failsafe, Outlined>(&mut g, scenario);
+    bench::<recloser::Recloser, Inlined>(&mut g, scenario);
+    bench::<recloser::Recloser, Outlined>(&mut g, scenario);
+    bench::<MutexBreaker, Inlined>(&mut g, scenario);
+    bench::<MutexBreaker, Outlined>(&mut g, scenario);
+    bench::<Floor, Inlined>(&mut g, scenario);
+    bench::<Floor, Outlined>(&mut g, scenario);
+    g.finish();
 }
 
 fn closed_ok(c: &mut Criterion) {
-    let mut g = c.benchmark_group("closed_ok");
-    g.throughput(Throughput::Elements(1));
-    bench_peer(&mut g, <breakerbox::CircuitBreaker as Peer>::closed);
-    bench_peer(&mut g, <Failsafe as Peer>::closed);
-    bench_peer(&mut g, <recloser::Recloser as Peer>::closed);
-    bench_peer(&mut g, <MutexBreaker as Peer>::closed);
-    bench_peer(&mut g, <Floor as Peer>::closed);
-    g.finish();
+    run(c, Scenario::ClosedOk);
+}
+
+fn closed_mixed(c: &mut Criterion) {
+    run(c, Scenario::ClosedMixed);
 }
 
 fn open_reject(c: &mut Criterion) {
-    let mut g = c.benchmark_group("open_reject");
-    g.throughput(Throughput::Elements(1));
-    bench_peer(&mut g, <breakerbox::CircuitBreaker as Peer>::open);
-    bench_peer(&mut g, <Failsafe as Peer>::open);
-    bench_peer(&mut g, <recloser::Recloser as Peer>::open);
-    bench_peer(&mut g, <MutexBreaker as Peer>::open);
-    bench_peer(&mut g, <Floor as Peer>::open);
-    g.finish();
+    run(c, Scenario::OpenReject);
 }
 
 criterion_group! {
     name = peers;
     config = common::criterion_config();
-    targets = closed_ok, open_reject
+    targets = closed_ok, closed_mixed, open_reject
 }
 criterion_main!(peers);

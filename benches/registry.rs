@@ -11,7 +11,12 @@
 //!   its own starting point: at 1,000,000 breakers mostly cache misses;
 //! - `get_or_create_existing_1k`: `get_or_create` of an existing name (the fast path: no
 //!   breaker built, no config used);
-//! - `statuses_1k`: `statuses()` of 1,000 breakers (one iteration = the whole sorted list).
+//! - `statuses_1k`: `statuses()` of 1,000 breakers (one iteration = the whole sorted list);
+//! - `get_or_create_race`: `get_or_create` of names that do not exist yet, every thread
+//!   walking the same names in the same order, so that with 2 threads they race on each
+//!   creation (one builds the breaker, the other waits for it or finds it). A fresh
+//!   registry and names for every sample, both made and dropped outside the timed span;
+//!   one iteration is one name.
 //!
 //! Ids are `<group>/<scenario>/<impl>/<threads>`. `uncontended` times a plain `iter` loop;
 //! `contended` uses `iter_custom`: every thread does `iters` operations, released together
@@ -222,6 +227,38 @@ fn run_contended(
     }
 }
 
+/// `get_or_create_race`: `threads` threads each `get_or_create` the same `iters` new names,
+/// in the same order, on a fresh registry; wall time from the first thread's start to the
+/// last thread's end.
+fn creation_race(threads: usize, iters: u64) -> Duration {
+    let registry = Registry::new();
+    let names: Vec<String> = (0..iters).map(|i| format!("new-{i:07}")).collect();
+    let barrier = Barrier::new(threads);
+    let spans: Vec<(Instant, Instant)> = thread::scope(|scope| {
+        let handles: Vec<_> = (0..threads)
+            .map(|_| {
+                let (registry, names, barrier) = (&registry, &names, &barrier);
+                scope.spawn(move || {
+                    barrier.wait();
+                    let start = Instant::now();
+                    for name in names {
+                        black_box(registry.get_or_create(black_box(name), Config::default()));
+                    }
+                    (start, Instant::now())
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("benchmark thread panicked"))
+            .collect()
+    });
+    assert_eq!(registry.len(), names.len());
+    let first = spans.iter().map(|s| s.0).min().expect("a thread");
+    let last = spans.iter().map(|s| s.1).max().expect("a thread");
+    last - first
+}
+
 fn registry(c: &mut Criterion) {
     let small = Fixture::new(SMALL);
     let large = Fixture::new(LARGE);
@@ -242,6 +279,12 @@ fn registry(c: &mut Criterion) {
     g.throughput(Throughput::Elements(1));
     run_contended(&mut g, &small, &small_all);
     run_contended(&mut g, &large, &large_all);
+    for threads in [1, 2] {
+        g.bench_function(
+            BenchmarkId::new("get_or_create_race/registry", threads),
+            |b| b.iter_custom(|iters| creation_race(threads, iters)),
+        );
+    }
     g.finish();
 }
 

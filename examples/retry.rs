@@ -1,4 +1,4 @@
-//! Retry with exponential backoff and jitter, around a breaker, using `backon`.
+//! Retry with exponential backoff and jitter, around a breaker.
 //!
 //! ```text
 //! cargo run --example retry
@@ -14,12 +14,23 @@
 //!    rejected, which ends the retry loop at once;
 //! 3. while the breaker is open, a new request gives up on its first attempt, without
 //!    touching the backend or sleeping.
+//!
+//! The retry loop is written by hand (a dozen lines, in `request`); a retry crate such as
+//! `backon` or `backoff` plugs in the same way: its retry condition is `!e.is_rejected()`.
 
 use std::cell::Cell;
+use std::collections::hash_map::RandomState;
+use std::hash::BuildHasher;
+use std::thread;
 use std::time::{Duration, Instant};
 
-use backon::{BlockingRetryable, ExponentialBuilder};
 use breakerbox::{CircuitBreaker, Config, Error};
+
+/// Retries after the first attempt.
+const MAX_RETRIES: u32 = 4;
+/// The wait before the first retry; it doubles after each retry, up to `MAX_DELAY`.
+const MIN_DELAY: Duration = Duration::from_millis(20);
+const MAX_DELAY: Duration = Duration::from_millis(200);
 
 /// A backend that fails its next `failures` calls, then answers.
 #[derive(Debug, Default)]
@@ -40,29 +51,36 @@ impl Backend {
     }
 }
 
-/// One request: up to 4 retries (5 attempts), backoff from 20 ms doubling, with jitter;
-/// a rejection by the breaker stops the loop at once.
+/// One request: up to 4 retries (5 attempts), backoff from 20 ms doubling up to 200 ms,
+/// plus a random jitter of up to the same again; a rejection by the breaker stops the loop
+/// at once.
 fn request(breaker: &CircuitBreaker, backend: &Backend) -> Result<&'static str, Error<String>> {
-    let backoff = ExponentialBuilder::default()
-        .with_jitter()
-        .with_min_delay(Duration::from_millis(20))
-        .with_max_delay(Duration::from_millis(200))
-        .with_max_times(4);
-    let attempt = Cell::new(0);
-    (|| {
-        attempt.set(attempt.get() + 1);
-        breaker.call(|| backend.get())
-    })
-    .retry(backoff)
-    .when(|e: &Error<String>| !e.is_rejected())
-    .notify(|e: &Error<String>, wait: Duration| {
-        println!(
-            "    attempt {} failed ({e}); retrying in {} ms",
-            attempt.get(),
-            wait.as_millis()
-        );
-    })
-    .call()
+    let mut delay = MIN_DELAY;
+    let mut attempt = 1;
+    loop {
+        match breaker.call(|| backend.get()) {
+            Ok(body) => return Ok(body),
+            // Rejected: the service is known to be down; retrying only burns time.
+            Err(e) if e.is_rejected() || attempt > MAX_RETRIES => return Err(e),
+            Err(e) => {
+                let wait = delay + jitter(delay);
+                println!(
+                    "    attempt {attempt} failed ({e}); retrying in {} ms",
+                    wait.as_millis()
+                );
+                thread::sleep(wait);
+                delay = (delay * 2).min(MAX_DELAY);
+                attempt += 1;
+            }
+        }
+    }
+}
+
+/// A random duration in `[0, max)`: std's randomly keyed hasher is enough randomness to
+/// keep clients that failed together from retrying in lockstep.
+fn jitter(max: Duration) -> Duration {
+    let random = RandomState::new().hash_one(Instant::now());
+    max.mul_f64((random >> 11) as f64 / (1u64 << 53) as f64)
 }
 
 fn scene(title: &str, breaker: &CircuitBreaker, backend: &Backend) -> Result<(), ()> {

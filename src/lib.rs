@@ -1,4 +1,11 @@
-#![doc = include_str!("../README.md")]
+// The README is the crate's documentation; its examples (doc tests) use the attribute macro,
+// so without the `macros` feature a one-line summary stands in for it.
+#![cfg_attr(feature = "macros", doc = include_str!("../README.md"))]
+#![cfg_attr(
+    not(feature = "macros"),
+    doc = "A lock-free circuit breaker. Built without the `macros` feature; the full \
+           documentation is the crate's README."
+)]
 #![forbid(unsafe_code)]
 #![warn(
     missing_docs,

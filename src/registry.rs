@@ -29,7 +29,12 @@
 //! saw the record gone sees the breaker. If `make` panics, the panic is caught, the record
 //! cleared and the creation's mutex released (nothing is poisoned), the panic resumed, and
 //! a waiting thread takes over the creation.
+//!
+//! A `make` that asks for the very name it is creating (`get_or_create*` or `register`, on
+//! the same registry) would wait for its own creation forever. A thread-local list of the
+//! creations the thread is running catches that and panics with a message instead.
 
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::error::Error as StdError;
 use std::fmt;
@@ -333,9 +338,24 @@ impl Registry {
     /// `make` runs only when the name is absent, and once per creation even when many
     /// threads race on the name: the others wait for that creation and get its breaker. No
     /// lock of the registry is held while `make` runs, so it may use the registry for other
-    /// names; creating the *same* name from inside `make` deadlocks (as a recursive
-    /// `OnceLock` initialization would). If `make` panics, nothing is registered and the
-    /// panic propagates; a thread waiting on the name then runs its own `make`.
+    /// names. If `make` panics, nothing is registered and the panic propagates; a thread
+    /// waiting on the name then runs its own `make`.
+    ///
+    /// # Panics
+    ///
+    /// If `make` itself asks this registry for `name` (through `get_or_create*` or
+    /// `register`): the breaker cannot exist before `make` returns, so that would wait for
+    /// itself forever. Nothing is registered, and the name can be created afterwards.
+    ///
+    /// ```should_panic
+    /// use breakerbox::{Config, Registry};
+    ///
+    /// let registry = Registry::new();
+    /// registry.get_or_create_with("loop", || {
+    ///     registry.get_or_create("loop", Config::default()); // panics: "loop" is being made
+    ///     Config::default()
+    /// });
+    /// ```
     ///
     /// # Examples
     ///
@@ -531,6 +551,9 @@ impl Registry {
     where
         B: FnOnce(&str) -> CircuitBreaker,
     {
+        // Before any wait: a `make` of this thread that asks for its own name would
+        // otherwise wait on its own creation below.
+        let _creating = Creating::enter(self, name);
         let shard = self.writer_shard(name);
         loop {
             let mut in_flight = lock(&shard.in_flight);
@@ -566,6 +589,52 @@ impl Registry {
                 Err(payload) => panic::resume_unwind(payload),
             };
         }
+    }
+}
+
+// The creations this thread is running, as (registry address, name): see `Creating`.
+#[cfg(not(loom))]
+std::thread_local! {
+    static CREATING: RefCell<Vec<(usize, Box<str>)>> = const { RefCell::new(Vec::new()) };
+}
+
+// Under loom model threads share one OS thread, so the list must be loom's thread-local.
+#[cfg(loom)]
+loom::thread_local! {
+    static CREATING: RefCell<Vec<(usize, Box<str>)>> = RefCell::new(Vec::new());
+}
+
+/// Marks one creation (a registry and a name) as run by this thread, from before its
+/// in-flight check until it returns or unwinds; entering a creation the thread is already
+/// running panics, where it would otherwise wait for itself forever.
+struct Creating;
+
+impl Creating {
+    fn enter(registry: &Registry, name: &str) -> Creating {
+        // The address identifies the registry while it is borrowed here; only compared.
+        let key = registry as *const Registry as usize;
+        let recursive = CREATING.with(|creating| {
+            let mut creating = creating.borrow_mut();
+            let recursive = creating.iter().any(|(r, n)| *r == key && **n == *name);
+            if !recursive {
+                creating.push((key, name.into()));
+            }
+            recursive
+        });
+        assert!(
+            !recursive,
+            "breakerbox: the `make` closure creating the breaker {name:?} asked the same \
+             registry for {name:?} (get_or_create or register): it cannot exist before \
+             `make` returns, so this would wait for itself forever"
+        );
+        Creating
+    }
+}
+
+impl Drop for Creating {
+    fn drop(&mut self) {
+        // Creations nest (a `make` may create other names), so this one is the last entry.
+        CREATING.with(|creating| creating.borrow_mut().pop());
     }
 }
 

@@ -12,15 +12,29 @@
 //! `portable_atomic::AtomicU128`; loom has no 128-bit atomics, so under loom a stand-in with
 //! the same method names keeps it in a loom `Mutex`: a linearizable register whose every
 //! access is a point loom can preempt at, which is all the protocol relies on.
+//!
+//! # Atomics on targets without 64-bit ones
+//!
+//! The atomic integers come from [`portable_atomic`] where the target has no native 64-bit
+//! atomics (`target_has_atomic = "64"` false: 32-bit MIPS and PowerPC, armv5te, ...), and
+//! from `std` elsewhere. `RUSTFLAGS="--cfg breakerbox_portable_atomic"` takes the portable
+//! path on every target, so that `.ci/run` tests it on x86-64. Both have the same methods
+//! and take the same `Ordering` (portable-atomic re-exports core's).
 
 #[cfg(not(loom))]
 pub(crate) use portable_atomic::AtomicU128;
 
 #[cfg(not(loom))]
-pub(crate) use std::sync::{
-    atomic::{AtomicU64, Ordering},
-    Arc, Mutex, MutexGuard,
-};
+pub(crate) use std::sync::{atomic::Ordering, Arc, Mutex, MutexGuard};
+
+#[cfg(all(not(loom), target_has_atomic = "64", not(breakerbox_portable_atomic)))]
+pub(crate) use std::sync::atomic::AtomicU64;
+
+#[cfg(all(
+    not(loom),
+    any(not(target_has_atomic = "64"), breakerbox_portable_atomic)
+))]
+pub(crate) use portable_atomic::AtomicU64;
 
 #[cfg(loom)]
 pub(crate) use loom::sync::{
@@ -103,3 +117,24 @@ pub(crate) const PUBLISH_WAIT: u32 = 64;
 /// length, or a probe slot refused while the winner has not published.
 #[cfg(loom)]
 pub(crate) const PUBLISH_WAIT: u32 = 1;
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    /// The atomics come from the crate the build configuration asks for: portable-atomic
+    /// without native 64-bit atomics or under `--cfg breakerbox_portable_atomic`, std
+    /// otherwise.
+    #[test]
+    fn atomic_u64_comes_from_the_configured_crate() {
+        let name = std::any::type_name::<super::AtomicU64>();
+        let portable = cfg!(any(
+            not(target_has_atomic = "64"),
+            breakerbox_portable_atomic
+        ));
+        let expected = if portable {
+            "portable_atomic::"
+        } else {
+            "core::"
+        };
+        assert!(name.starts_with(expected), "AtomicU64 is {name}");
+    }
+}

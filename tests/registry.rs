@@ -866,3 +866,40 @@ fn with_borrows_the_named_breaker_and_may_use_the_registry() {
     assert!(registry.get("with-b").is_some());
     assert!(registry.get("with-a").is_none());
 }
+
+/// A `make` that asks for the name it is creating panics with a message (it would wait for
+/// itself forever); nothing is registered, the name can be created afterwards, and asking
+/// for other names (or the same name in another registry) from `make` still works.
+#[test]
+fn make_asking_for_its_own_name_panics_instead_of_deadlocking() {
+    let registry = Registry::new();
+    let other = Registry::new();
+    for via_register in [false, true] {
+        let result = catch_unwind(AssertUnwindSafe(|| {
+            registry.get_or_create_with("selfish", || {
+                registry.get_or_create("helper", Config::default());
+                other.get_or_create("selfish", Config::default());
+                if via_register {
+                    let _ = registry.register("selfish", Config::default());
+                } else {
+                    registry.get_or_create("selfish", Config::default());
+                }
+                Config::default()
+            })
+        }));
+        let payload = result.expect_err("the recursive creation must panic");
+        let message = payload
+            .downcast_ref::<String>()
+            .expect("a formatted panic message");
+        assert!(
+            message.contains("\"selfish\"") && message.contains("wait for itself forever"),
+            "{message}"
+        );
+        assert!(registry.get("selfish").is_none());
+        assert!(registry.get("helper").is_some());
+        assert!(other.get("selfish").is_some());
+    }
+    let created = registry.get_or_create("selfish", threshold(2));
+    assert_eq!(created.config().failure_threshold(), 2);
+    assert_eq!(registry.len(), 2);
+}

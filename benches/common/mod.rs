@@ -1,4 +1,4 @@
-//! Shared by `benches/breaker.rs`, `benches/peers.rs` and `examples/instructions.rs`:
+//! Shared by `breaker.rs`, `peers.rs` and `instructions.rs` (all in benches/):
 //! the criterion settings, the contended-timing harness, the two baselines (the atomic
 //! floor and a plain `Mutex` breaker) and one adapter per implementation so that every
 //! breaker runs exactly the same closure.
@@ -88,10 +88,11 @@ where
 pub trait Peer: Sync + Sized {
     /// The name printed in the benchmark id.
     const NAME: &'static str;
-    /// A closed breaker that will stay closed while every call succeeds.
+    /// The error of the implementation's `call`: a rejection or the operation's own error.
+    type Error;
+    /// A closed breaker that will stay closed under every scenario's calls (at most one
+    /// failure in ten).
     fn closed() -> Self;
-    /// One protected call whose operation fails; true when it was admitted.
-    fn call_err(&self) -> bool;
     /// An open breaker that rejects every call for [`LONG`]; panics if it does not.
     ///
     /// By default: a closed one, failed until its first rejection (recloser computes a
@@ -99,31 +100,187 @@ pub trait Peer: Sync + Sized {
     fn open() -> Self {
         let b = Self::closed();
         for _ in 0..4 * FAILURES_TO_OPEN {
-            if !b.call_err() {
+            if !call::<Self>(&b, true) {
                 break;
             }
         }
         assert_rejects(&b);
         b
     }
-    /// Runs one protected call whose operation succeeds; true when it was admitted.
+    /// Runs `op` through the implementation's own `call` and returns what that returns.
     ///
     /// Every implementation marks this `#[inline(always)]`: left to itself LLVM inlined the
     /// floor's tiny body into the benchmark loop but called breakerbox's out of line, which
-    /// charged one of them a call and a return that the other did not pay.
-    fn call_ok(&self) -> bool;
+    /// charged one of them a call and a return that the other did not pay. The
+    /// `#[inline(never)]` wrappers ([`call_ok_outlined`]) put the boundary back, the same
+    /// for every implementation.
+    fn protected<F: FnOnce() -> Result<u64, ()>>(&self, op: F) -> Result<u64, Self::Error>;
+    /// Whether `e` is a rejection (not the operation's own error).
+    fn is_rejected(e: &Self::Error) -> bool;
 }
 
-/// The protected operation every implementation runs: as cheap as an opaque value can be.
+/// The protected operation: fails when `fail`, else succeeds with a value as cheap as an
+/// opaque value can be.
 #[inline(always)]
-fn op() -> Result<u64, ()> {
-    Ok(black_box(1))
+fn op(fail: bool) -> Result<u64, ()> {
+    if fail {
+        Err(())
+    } else {
+        Ok(black_box(1))
+    }
+}
+
+/// Whether call `i` of a `closed_mixed` run fails: one in ten. `black_box` so that the
+/// compiler cannot unroll the loop by ten and specialise the calls.
+#[inline(always)]
+pub fn mixed_fails(i: u64) -> bool {
+    black_box(i) % 10 == 9
+}
+
+/// One call of the operation that fails when `fail`, inlined into the caller; true when it
+/// was admitted.
+#[inline(always)]
+pub fn call<P: Peer>(p: &P, fail: bool) -> bool {
+    match p.protected(|| op(fail)) {
+        Ok(_) => true,
+        Err(e) => !P::is_rejected(&e),
+    }
+}
+
+/// One call of the succeeding operation through a function the caller cannot inline, as
+/// code in another crate calls `call` when the compiler keeps it out of line: the
+/// implementation's whole `Result` is returned across the boundary.
+#[inline(never)]
+pub fn call_ok_outlined<P: Peer>(p: &P) -> Result<u64, P::Error> {
+    p.protected(|| op(false))
+}
+
+/// [`call_ok_outlined`] for the failing operation.
+#[inline(never)]
+pub fn call_err_outlined<P: Peer>(p: &P) -> Result<u64, P::Error> {
+    p.protected(|| op(true))
+}
+
+/// One call of the operation that fails when `fail`, through [`call_ok_outlined`] or
+/// [`call_err_outlined`]; true when it was admitted.
+#[inline(always)]
+pub fn call_outlined<P: Peer>(p: &P, fail: bool) -> bool {
+    let r = if fail {
+        call_err_outlined(p)
+    } else {
+        call_ok_outlined(p)
+    };
+    match r {
+        Ok(_) => true,
+        Err(e) => !P::is_rejected(&e),
+    }
+}
+
+/// breakerbox's guard API inlined: `try_acquire`, then `Permit::failure` when `fail`, else
+/// `Permit::success`; true when admitted.
+#[inline(always)]
+pub fn permit(b: &breakerbox::CircuitBreaker, fail: bool) -> bool {
+    match b.try_acquire() {
+        Ok(permit) => {
+            if fail {
+                permit.failure();
+            } else {
+                permit.success();
+            }
+            true
+        }
+        Err(_) => false,
+    }
+}
+
+/// `try_acquire` through a function the caller cannot inline (see [`call_ok_outlined`]):
+/// the permit or the rejection is returned across the boundary.
+#[inline(never)]
+pub fn try_acquire_outlined(
+    b: &breakerbox::CircuitBreaker,
+) -> Result<breakerbox::Permit<'_>, breakerbox::Rejected> {
+    b.try_acquire()
+}
+
+/// [`permit`] with `try_acquire` through [`try_acquire_outlined`].
+#[inline(always)]
+pub fn permit_outlined(b: &breakerbox::CircuitBreaker, fail: bool) -> bool {
+    match try_acquire_outlined(b) {
+        Ok(permit) => {
+            if fail {
+                permit.failure();
+            } else {
+                permit.success();
+            }
+            true
+        }
+        Err(_) => false,
+    }
+}
+
+/// How a benchmark loop reaches `P`: one call, `fail` telling whether the operation fails;
+/// true when the call was admitted.
+///
+/// A trait with an `#[inline(always)]` method rather than a closure or a `fn` item passed
+/// as `impl Fn`: LLVM called a `fn` item's `Fn::call` shim out of line from the benchmark
+/// loop (20 instructions per call more on breakerbox's closed path), which charged the
+/// loop a call boundary that is not the one measured.
+pub trait Way<P: Peer> {
+    /// The suffix of the benchmark id after the implementation's name.
+    const SUFFIX: &'static str;
+    fn run(p: &P, fail: bool) -> bool;
+}
+
+/// The implementation's `call`, inlined ([`call`]).
+pub struct Inlined;
+/// The implementation's `call` through an `#[inline(never)]` wrapper ([`call_outlined`]).
+pub struct Outlined;
+/// breakerbox's `try_acquire` + `Permit::success`/`failure`, inlined ([`permit`]).
+pub struct Guard;
+/// [`Guard`] with `try_acquire` through an `#[inline(never)]` wrapper ([`permit_outlined`]).
+pub struct GuardOutlined;
+
+impl<P: Peer> Way<P> for Inlined {
+    const SUFFIX: &'static str = "";
+    #[inline(always)]
+    fn run(p: &P, fail: bool) -> bool {
+        call(p, fail)
+    }
+}
+
+impl<P: Peer> Way<P> for Outlined {
+    const SUFFIX: &'static str = "_outlined";
+    #[inline(always)]
+    fn run(p: &P, fail: bool) -> bool {
+        call_outlined(p, fail)
+    }
+}
+
+impl Way<breakerbox::CircuitBreaker> for Guard {
+    const SUFFIX: &'static str = "_permit";
+    #[inline(always)]
+    fn run(p: &breakerbox::CircuitBreaker, fail: bool) -> bool {
+        permit(p, fail)
+    }
+}
+
+impl Way<breakerbox::CircuitBreaker> for GuardOutlined {
+    const SUFFIX: &'static str = "_permit_outlined";
+    #[inline(always)]
+    fn run(p: &breakerbox::CircuitBreaker, fail: bool) -> bool {
+        permit_outlined(p, fail)
+    }
+}
+
+/// The benchmark id of `P` reached by `W`: `breakerbox`, `breakerbox_outlined`, ...
+pub fn id<P: Peer, W: Way<P>>() -> String {
+    format!("{}{}", P::NAME, W::SUFFIX)
 }
 
 /// Panics unless `p` rejects its next call: the `open_reject` figures must measure rejection.
 fn assert_rejects<P: Peer>(p: &P) {
     assert!(
-        !p.call_ok(),
+        !call(p, false),
         "{}: the open fixture admitted a call",
         P::NAME
     );
@@ -170,6 +327,7 @@ impl Floor {
 
 impl Peer for Floor {
     const NAME: &'static str = "floor";
+    type Error = Option<()>;
     fn closed() -> Self {
         Floor::with_state(FLOOR_CLOSED)
     }
@@ -178,12 +336,12 @@ impl Peer for Floor {
         assert_rejects(&f);
         f
     }
-    fn call_err(&self) -> bool {
-        !matches!(self.call(|| Err::<u64, ()>(())), Err(None))
-    }
     #[inline(always)]
-    fn call_ok(&self) -> bool {
-        self.call(op).is_ok()
+    fn protected<F: FnOnce() -> Result<u64, ()>>(&self, op: F) -> Result<u64, Option<()>> {
+        self.call(op)
+    }
+    fn is_rejected(e: &Option<()>) -> bool {
+        e.is_none()
     }
 }
 
@@ -300,15 +458,16 @@ impl MutexBreaker {
 
 impl Peer for MutexBreaker {
     const NAME: &'static str = "mutex";
+    type Error = MutexError<()>;
     fn closed() -> Self {
         MutexBreaker::new(FAILURES_TO_OPEN, LONG)
     }
-    fn call_err(&self) -> bool {
-        !matches!(self.call(|| Err::<(), ()>(())), Err(MutexError::Rejected))
-    }
     #[inline(always)]
-    fn call_ok(&self) -> bool {
-        self.call(op).is_ok()
+    fn protected<F: FnOnce() -> Result<u64, ()>>(&self, op: F) -> Result<u64, Self::Error> {
+        self.call(op)
+    }
+    fn is_rejected(e: &Self::Error) -> bool {
+        matches!(e, MutexError::Rejected)
     }
 }
 
@@ -317,6 +476,7 @@ impl Peer for MutexBreaker {
 
 impl Peer for breakerbox::CircuitBreaker {
     const NAME: &'static str = "breakerbox";
+    type Error = breakerbox::Error<()>;
     fn closed() -> Self {
         let config = breakerbox::Config::builder()
             .failure_threshold(FAILURES_TO_OPEN)
@@ -325,11 +485,6 @@ impl Peer for breakerbox::CircuitBreaker {
             .expect("valid config");
         breakerbox::CircuitBreaker::with_config("bench", config)
     }
-    fn call_err(&self) -> bool {
-        !self
-            .call(|| Err::<(), ()>(()))
-            .is_err_and(|e| e.is_rejected())
-    }
     fn open() -> Self {
         let b = Self::closed();
         b.force_open();
@@ -337,8 +492,11 @@ impl Peer for breakerbox::CircuitBreaker {
         b
     }
     #[inline(always)]
-    fn call_ok(&self) -> bool {
-        self.call(op).is_ok()
+    fn protected<F: FnOnce() -> Result<u64, ()>>(&self, op: F) -> Result<u64, Self::Error> {
+        self.call(op)
+    }
+    fn is_rejected(e: &Self::Error) -> bool {
+        e.is_rejected()
     }
 }
 
@@ -353,6 +511,7 @@ pub type Failsafe = failsafe::StateMachine<
 
 impl Peer for Failsafe {
     const NAME: &'static str = "failsafe";
+    type Error = failsafe::Error<()>;
     fn closed() -> Self {
         let policy = failsafe::failure_policy::consecutive_failures(
             FAILURES_TO_OPEN,
@@ -360,17 +519,12 @@ impl Peer for Failsafe {
         );
         failsafe::Config::new().failure_policy(policy).build()
     }
-    fn call_err(&self) -> bool {
-        use failsafe::CircuitBreaker as _;
-        !matches!(
-            self.call(|| Err::<(), ()>(())),
-            Err(failsafe::Error::Rejected)
-        )
-    }
     #[inline(always)]
-    fn call_ok(&self) -> bool {
-        use failsafe::CircuitBreaker as _;
-        self.call(op).is_ok()
+    fn protected<F: FnOnce() -> Result<u64, ()>>(&self, op: F) -> Result<u64, Self::Error> {
+        failsafe::CircuitBreaker::call(self, op)
+    }
+    fn is_rejected(e: &Self::Error) -> bool {
+        matches!(e, failsafe::Error::Rejected)
     }
 }
 
@@ -379,6 +533,7 @@ impl Peer for Failsafe {
 
 impl Peer for recloser::Recloser {
     const NAME: &'static str = "recloser";
+    type Error = recloser::Error<()>;
     fn closed() -> Self {
         // A ring of the last 5 outcomes that opens at a failure rate of 1.0: "5 consecutive
         // failures", the closest match to the other breakers' policy.
@@ -388,14 +543,11 @@ impl Peer for recloser::Recloser {
             .open_wait(LONG)
             .build()
     }
-    fn call_err(&self) -> bool {
-        !matches!(
-            self.call(|| Err::<(), ()>(())),
-            Err(recloser::Error::Rejected)
-        )
-    }
     #[inline(always)]
-    fn call_ok(&self) -> bool {
-        self.call(op).is_ok()
+    fn protected<F: FnOnce() -> Result<u64, ()>>(&self, op: F) -> Result<u64, Self::Error> {
+        self.call(op)
+    }
+    fn is_rejected(e: &Self::Error) -> bool {
+        matches!(e, recloser::Error::Rejected)
     }
 }

@@ -3,7 +3,7 @@
 //! and the accepted forms compile and run (`tests/ui/pass/*.rs`).
 //!
 //! Regenerate the expected output after a deliberate message change with
-//! `TRYBUILD=overwrite cargo test --test macro_ui`, then review the diff.
+//! `TRYBUILD=overwrite cargo test -p breakerbox-macros --test macro_ui`, then review the diff.
 
 #[test]
 fn ui() {
