@@ -36,6 +36,7 @@ mod registry;
 mod state;
 mod sync;
 mod transition;
+mod window;
 mod word;
 
 pub use backoff::Backoff;
@@ -48,6 +49,11 @@ pub use metrics::Metrics;
 pub use permit::{Outcome, OwnedPermit, Permit};
 pub use registry::{global_registry, AlreadyRegistered, Registry, Status};
 pub use state::{Cause, Mode, State};
+
+/// The rate window's own API, for the loom models and the window bench only.
+#[cfg(any(loom, breakerbox_bench))]
+#[doc(hidden)]
+pub use window::hook as __window;
 
 /// The attribute macro that wraps a function in a named breaker of [`Registry::global`].
 ///

@@ -8,10 +8,13 @@
 //! `RwLock` is only needed under loom (the registry's modelled store). The two thread-locals
 //! of `counters` pick std or loom themselves: std's take `const` initialisers, loom's do not.
 //!
-//! The hot state word is a plain 64-bit atomic. The 128-bit stamp (`crate::word`) uses
-//! `portable_atomic::AtomicU128`; loom has no 128-bit atomics, so under loom a stand-in with
-//! the same method names keeps it in a loom `Mutex`: a linearizable register whose every
-//! access is a point loom can preempt at, which is all the protocol relies on.
+//! The hot state word is a plain 64-bit atomic. The 128-bit stamp (`crate::word`) and the
+//! rate window's words (`crate::window`: a full 64-bit generation next to its counts,
+//! updated by one CAS) use `portable_atomic::AtomicU128` (`lock cmpxchg16b` on x86_64,
+//! `casp` / `ldxp`-`stxp` on AArch64); loom has no 128-bit atomics, so under loom
+//! [`AtomicU128`] is a stand-in with the same method names over a loom `Mutex<u128>`: every
+//! operation is one modelled lock, a linearizable register, so loom still explores every
+//! interleaving of the operations on it.
 //!
 //! # Atomics on targets without 64-bit ones
 //!
@@ -22,10 +25,10 @@
 //! and take the same `Ordering` (portable-atomic re-exports core's).
 
 #[cfg(not(loom))]
-pub(crate) use portable_atomic::AtomicU128;
-
-#[cfg(not(loom))]
-pub(crate) use std::sync::{atomic::Ordering, Arc, Mutex, MutexGuard};
+pub(crate) use std::sync::{
+    atomic::{fence, Ordering},
+    Arc, Mutex, MutexGuard,
+};
 
 #[cfg(all(not(loom), target_has_atomic = "64", not(breakerbox_portable_atomic)))]
 pub(crate) use std::sync::atomic::AtomicU64;
@@ -38,9 +41,70 @@ pub(crate) use portable_atomic::AtomicU64;
 
 #[cfg(loom)]
 pub(crate) use loom::sync::{
-    atomic::{AtomicU64, Ordering},
+    atomic::{fence, AtomicU64, Ordering},
     Arc, Mutex, MutexGuard, RwLock,
 };
+
+#[cfg(not(loom))]
+pub(crate) use portable_atomic::AtomicU128;
+
+#[cfg(loom)]
+pub(crate) use wide::AtomicU128;
+
+/// The loom stand-in for `portable_atomic::AtomicU128` (see the module docs).
+#[cfg(loom)]
+mod wide {
+    use super::Ordering;
+
+    /// A 128-bit atomic integer, modelled by loom as one lock per operation.
+    #[derive(Debug)]
+    pub(crate) struct AtomicU128(loom::sync::Mutex<u128>);
+
+    impl AtomicU128 {
+        pub(crate) fn new(v: u128) -> AtomicU128 {
+            AtomicU128(loom::sync::Mutex::new(v))
+        }
+
+        fn with<R>(&self, f: impl FnOnce(&mut u128) -> R) -> R {
+            f(&mut self.0.lock().unwrap_or_else(|p| p.into_inner()))
+        }
+
+        pub(crate) fn load(&self, _: Ordering) -> u128 {
+            self.with(|v| *v)
+        }
+
+        pub(crate) fn store(&self, new: u128, _: Ordering) {
+            self.with(|v| *v = new);
+        }
+
+        pub(crate) fn compare_exchange(
+            &self,
+            current: u128,
+            new: u128,
+            success: Ordering,
+            failure: Ordering,
+        ) -> Result<u128, u128> {
+            self.compare_exchange_weak(current, new, success, failure)
+        }
+
+        pub(crate) fn compare_exchange_weak(
+            &self,
+            current: u128,
+            new: u128,
+            _: Ordering,
+            _: Ordering,
+        ) -> Result<u128, u128> {
+            self.with(|v| {
+                if *v == current {
+                    *v = new;
+                    Ok(current)
+                } else {
+                    Err(*v)
+                }
+            })
+        }
+    }
+}
 
 /// Locks `m`, ignoring poisoning.
 ///
@@ -51,38 +115,6 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     match m.lock() {
         Ok(g) => g,
         Err(poisoned) => poisoned.into_inner(),
-    }
-}
-
-/// loom stand-in for `portable_atomic::AtomicU128`: the same methods over a loom `Mutex`.
-#[cfg(loom)]
-#[derive(Debug)]
-pub(crate) struct AtomicU128(Mutex<u128>);
-
-#[cfg(loom)]
-impl AtomicU128 {
-    pub(crate) fn new(v: u128) -> AtomicU128 {
-        AtomicU128(Mutex::new(v))
-    }
-
-    pub(crate) fn load(&self, _: Ordering) -> u128 {
-        *lock(&self.0)
-    }
-
-    pub(crate) fn compare_exchange(
-        &self,
-        current: u128,
-        new: u128,
-        _: Ordering,
-        _: Ordering,
-    ) -> Result<u128, u128> {
-        let mut v = lock(&self.0);
-        if *v == current {
-            *v = new;
-            Ok(current)
-        } else {
-            Err(*v)
-        }
     }
 }
 

@@ -1,0 +1,74 @@
+//! Runs N adds on one rate window, for counting instructions per outcome under callgrind.
+//!
+//! The window is crate-private; its hook exists only under `--cfg breakerbox_bench`:
+//!
+//! ```text
+//! RUSTFLAGS="--cfg breakerbox_bench" CARGO_TARGET_DIR=target/bench-cfg \
+//!     cargo build --release --example window_instructions
+//! valgrind --tool=callgrind --callgrind-out-file=/dev/null \
+//!     --toggle-collect='window_instructions::run*' \
+//!     target/bench-cfg/release/examples/window_instructions calls100_ok 1000000
+//! ```
+//!
+//! Scenarios: `calls100_ok`, `calls100_mixed`, `time10s_ok`, `time10s_mixed` (as in
+//! `benches/window.rs`: a success without totals; one failure in ten with totals; time moves
+//! 10 µs per add). Divide the collected instructions by N; the loop's own counter, branch
+//! and `black_box` (a few instructions) are included.
+
+#[cfg(not(breakerbox_bench))]
+fn main() {
+    eprintln!(
+        "window_instructions: build with RUSTFLAGS=\"--cfg breakerbox_bench\" (see the file)"
+    );
+}
+
+#[cfg(breakerbox_bench)]
+fn main() -> std::process::ExitCode {
+    imp::main()
+}
+
+#[cfg(breakerbox_bench)]
+mod imp {
+    use std::hint::black_box;
+    use std::process::ExitCode;
+
+    use breakerbox::__window::Window;
+
+    /// The measured loop.
+    #[inline(never)]
+    pub fn run(w: &Window, mixed: bool, n: u64) -> u64 {
+        let mut wanted = 0;
+        for i in 0..n {
+            let fail = mixed && black_box(i) % 10 == 9;
+            wanted += u64::from(w.add(0, 1, fail, false, i * 10, fail).is_some());
+        }
+        wanted
+    }
+
+    pub fn main() -> ExitCode {
+        let args: Vec<String> = std::env::args().collect();
+        let (Some(scenario), Some(n)) = (args.get(1), args.get(2).and_then(|n| n.parse().ok()))
+        else {
+            eprintln!("usage: window_instructions <scenario> <n>");
+            return ExitCode::FAILURE;
+        };
+        let (w, mixed) = match scenario.as_str() {
+            "calls100_ok" => (Window::calls(100), false),
+            "calls100_mixed" => (Window::calls(100), true),
+            "time10s_ok" => (Window::time(10_000_000), false),
+            "time10s_mixed" => (Window::time(10_000_000), true),
+            other => {
+                eprintln!("unknown scenario {other:?}");
+                return ExitCode::FAILURE;
+            }
+        };
+        let start = std::time::Instant::now();
+        let wanted = run(black_box(&w), mixed, black_box(n));
+        let ns = start.elapsed().as_nanos() as f64 / n as f64;
+        println!(
+            "{scenario}: {n} adds ({ns:.1} ns each, wall clock), totals read {wanted} times, {:?}",
+            w.totals(1, n * 10)
+        );
+        ExitCode::SUCCESS
+    }
+}
