@@ -447,8 +447,8 @@ impl CircuitBreaker {
         let (failure_rate, slow_call_rate) = match &self.window {
             Some(win) if closed => {
                 let (n, failures, slow) = win.totals(w.generation(), now);
-                if n > 0 && n >= lim.minimum_calls {
-                    let pct = |x: u32| f64::from(x) * 100.0 / f64::from(n);
+                if n > 0 && n >= u64::from(lim.minimum_calls) {
+                    let pct = |x: u64| x as f64 * 100.0 / n as f64;
                     (Some(pct(failures)), lim.slow_us.map(|_| pct(slow)))
                 } else {
                     (None, None)

@@ -472,9 +472,9 @@ pub(crate) trait Window: Send + Sync {
         slow: bool,
         now: u64,
         want: bool,
-    ) -> Option<(u32, u32, u32)>;
+    ) -> Option<(u64, u64, u64)>;
     /// Totals of generation `gen` at `now`.
-    fn totals(&self, gen: u64, now: u64) -> (u32, u32, u32);
+    fn totals(&self, gen: u64, now: u64) -> (u64, u64, u64);
     /// Bytes owned.
     fn footprint(&self) -> usize;
 }

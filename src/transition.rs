@@ -512,14 +512,15 @@ pub(crate) fn after_success(w: Word, t: Ticket, closes: bool) -> Option<Step<()>
 
 /// The sliding window's verdict on its totals (P3): the first of the failure-rate and
 /// slow-call-rate rules that fires, once the window holds its minimum.
-pub(crate) fn rate_verdict(outcomes: u32, failures: u32, slow: u32, lim: &Limits) -> Option<Cause> {
-    if !lim.window || outcomes == 0 || outcomes < lim.minimum_calls {
+pub(crate) fn rate_verdict(outcomes: u64, failures: u64, slow: u64, lim: &Limits) -> Option<Cause> {
+    if !lim.window || outcomes == 0 || outcomes < u64::from(lim.minimum_calls) {
         return None;
     }
-    let n = f64::from(outcomes);
-    if f64::from(failures) * 100.0 >= lim.failure_rate * n {
+    // Counts below 2^53 convert exactly.
+    let n = outcomes as f64;
+    if failures as f64 * 100.0 >= lim.failure_rate * n {
         Some(Cause::FailureRate)
-    } else if lim.slow_us.is_some() && f64::from(slow) * 100.0 >= lim.slow_rate * n {
+    } else if lim.slow_us.is_some() && slow as f64 * 100.0 >= lim.slow_rate * n {
         Some(Cause::SlowCallRate)
     } else {
         None

@@ -181,9 +181,6 @@
 //! Targets without native 128-bit atomics get `portable_atomic`'s lock-based fallback
 //! (x86_64 and AArch64 are native).
 
-// Wired into the breaker by the lead; until then only the tests use it.
-#![allow(dead_code)]
-
 use crate::sync::{fence, AtomicU128, AtomicU64, Ordering};
 
 /// Largest `n` of [`Kind::Calls`]: prefix counts are kept modulo 2^15.
