@@ -1,0 +1,1 @@
+//! Support shared by the ecosystem tests and examples.
