@@ -49,8 +49,9 @@
 //!
 //! The [`ResponseFuture`] records the outcome the classifier (`C`, [`ErrorIsFailure`] by
 //! default) gives the inner result. Dropped before it completes, it records
-//! [`Outcome::Ignored`] (a cancelled probe frees its slot), or [`Outcome::Failure`] if
-//! dropped while panicking (a panic in the inner future). An error from the inner
+//! [`Outcome::Ignored`] (a cancelled probe frees its slot). A panic in the inner future's
+//! `poll` records [`Outcome::Failure`] before it propagates, however the executor handles
+//! it (the same for a future dropped while panicking). An error from the inner
 //! `poll_ready` is returned as [`Error::Inner`] and recorded nowhere: no call was made.
 //!
 //! Each call clones the breaker's `Arc` into its permit (the future is `'static`, as hyper
@@ -61,6 +62,7 @@
 
 use std::fmt;
 use std::future::Future;
+use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 use std::pin::Pin;
 use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll, Wake, Waker};
@@ -614,12 +616,21 @@ where
         let this = self.project();
         match this.kind.project() {
             KindProj::Called { future, permit } => {
-                // A panic in the inner poll or in the classifier unwinds through the permit,
-                // which records Failure.
-                let result = match future.poll(cx) {
-                    Poll::Ready(result) => result,
-                    Poll::Pending => return Poll::Pending,
+                // A panic in the inner poll records Failure here, whoever later drops this
+                // future (executors such as tokio catch the panic and drop the task after
+                // unwinding, when the permit alone would record Ignored). Resumed at once:
+                // no state of the inner future is observed after the panic.
+                let result = match catch_unwind(AssertUnwindSafe(|| future.poll(cx))) {
+                    Ok(Poll::Ready(result)) => result,
+                    Ok(Poll::Pending) => return Poll::Pending,
+                    Err(panic) => {
+                        if let Some(permit) = permit.take() {
+                            permit.record_outcome(Outcome::Failure);
+                        }
+                        resume_unwind(panic)
+                    }
                 };
+                // A panic in the classifier unwinds through the permit: Failure.
                 let outcome = this.classify.classify(&result);
                 if let Some(permit) = permit.take() {
                     permit.record_outcome(outcome);
