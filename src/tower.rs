@@ -160,6 +160,35 @@ pub fn http_server_errors<B, E>(r: &Result<http::Response<B>, E>) -> Outcome {
     }
 }
 
+/// [`http_server_errors`] as a named type, for when the service type must be written out
+/// (a field of an axum state, a type alias): a function item's type cannot be named, and a
+/// `fn` pointer type over `tower::BoxError` trips a compiler limitation in async code ("FnOnce
+/// is not general enough").
+///
+/// # Examples
+///
+/// ```
+/// use breakerbox::tower::{CircuitBreakerLayer, CircuitBreakerService, Classify, HttpServerErrors};
+/// use breakerbox::Outcome;
+/// use std::sync::Arc;
+///
+/// type Guarded<S> = CircuitBreakerService<S, HttpServerErrors>;
+/// let layer = CircuitBreakerLayer::new(Arc::new(breakerbox::CircuitBreaker::new("api")))
+///     .classify(HttpServerErrors);
+/// let ok = Ok::<_, std::io::Error>(http::Response::new(()));
+/// assert_eq!(HttpServerErrors.classify(&ok), Outcome::Success);
+/// # let _ = layer;
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct HttpServerErrors;
+
+impl<B, E> Classify<http::Response<B>, E> for HttpServerErrors {
+    #[inline]
+    fn classify(&self, result: &Result<http::Response<B>, E>) -> Outcome {
+        http_server_errors(result)
+    }
+}
+
 /// A tower [`Layer`] that puts a [`CircuitBreaker`] in front of a service; see the
 /// [module docs](self) for the `poll_ready` / `call` contract.
 ///

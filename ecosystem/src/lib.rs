@@ -1,7 +1,7 @@
 //! Support shared by the ecosystem tests and examples (one copy, used by both):
 //!
 //! * [`FlakyServer`]: a real HTTP/1 server on `127.0.0.1:0` whose answers can be switched
-//!   between healthy, failing (500), slow and down (listener and connections closed), and
+//!   between healthy, not found (404), failing (500), slow and down (listener and connections closed), and
 //!   that counts the TCP connections it accepted and the requests it answered.
 //! * [`prometheus`]: the Prometheus endpoint of `examples/prometheus.rs`, a
 //!   `metrics-exporter-prometheus` recorder rendered on `GET /metrics`, with
@@ -27,6 +27,8 @@ use tokio::task::{JoinHandle, JoinSet};
 pub enum Behaviour {
     /// `200 OK`, body `ok`.
     Healthy,
+    /// `404 Not Found`: the server answering a wrong request.
+    NotFound,
     /// `500 Internal Server Error`.
     Failing,
     /// `200 OK` after the given delay.
@@ -176,6 +178,7 @@ async fn answer(
         .unwrap_or_else(PoisonError::into_inner);
     let (status, body) = match behaviour {
         Behaviour::Healthy => (StatusCode::OK, "ok"),
+        Behaviour::NotFound => (StatusCode::NOT_FOUND, "no such thing"),
         Behaviour::Failing => (StatusCode::INTERNAL_SERVER_ERROR, "boom"),
         Behaviour::Slow(delay) => {
             tokio::time::sleep(delay).await;
