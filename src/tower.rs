@@ -5,12 +5,35 @@
 //! use breakerbox::tower::{http_server_errors, CircuitBreakerLayer};
 //! use breakerbox::CircuitBreaker;
 //! use std::sync::Arc;
+//! use std::task::{Context, Poll};
+//! use tower_layer::Layer;
+//! use tower_service::Service;
 //!
 //! let breaker = Arc::new(CircuitBreaker::new("upstream"));
 //! // Every inner `Err` (refused, timed out, ...) and every 5xx response counts as a failure.
 //! let layer = CircuitBreakerLayer::new(breaker).classify(http_server_errors);
-//! // Then, e.g.: tower::ServiceBuilder::new().layer(layer).timeout(d).service(client)
-//! # let _ = layer;
+//! // Usually: tower::ServiceBuilder::new().layer(layer).timeout(d).service(client)
+//! let mut service = layer.layer(Client);
+//!
+//! let mut cx = Context::from_waker(futures::task::noop_waker_ref());
+//! assert!(service.poll_ready(&mut cx).is_ready());
+//! let response = futures::executor::block_on(service.call(http::Request::new(())))?;
+//! assert_eq!(response.status(), 200);
+//!
+//! // Stands for an HTTP client, e.g. hyper-util's legacy `Client`.
+//! struct Client;
+//! impl Service<http::Request<()>> for Client {
+//!     type Response = http::Response<()>;
+//!     type Error = std::io::Error;
+//!     type Future = std::future::Ready<Result<http::Response<()>, std::io::Error>>;
+//!     fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+//!         Poll::Ready(Ok(()))
+//!     }
+//!     fn call(&mut self, _: http::Request<()>) -> Self::Future {
+//!         std::future::ready(Ok(http::Response::new(())))
+//!     }
+//! }
+//! # Ok::<(), breakerbox::Error<std::io::Error>>(())
 //! ```
 //!
 //! The `breakerbox-ecosystem` crate of the repository runs this against real servers:
@@ -172,9 +195,10 @@ pub fn http_server_errors<B, E>(r: &Result<http::Response<B>, E>) -> Outcome {
 /// use breakerbox::Outcome;
 /// use std::sync::Arc;
 ///
-/// type Guarded<S> = CircuitBreakerService<S, HttpServerErrors>;
 /// let layer = CircuitBreakerLayer::new(Arc::new(breakerbox::CircuitBreaker::new("api")))
 ///     .classify(HttpServerErrors);
+/// // A type that can be written out, e.g. for a struct field:
+/// let _service: CircuitBreakerService<(), HttpServerErrors> = tower_layer::Layer::layer(&layer, ());
 /// let ok = Ok::<_, std::io::Error>(http::Response::new(()));
 /// assert_eq!(HttpServerErrors.classify(&ok), Outcome::Success);
 /// # let _ = layer;
@@ -262,12 +286,11 @@ impl<C> CircuitBreakerLayer<C> {
     /// # Examples
     ///
     /// ```
-    /// use breakerbox::tower::{http_server_errors, CircuitBreakerLayer};
+    /// use breakerbox::tower::CircuitBreakerLayer;
     /// use breakerbox::{CircuitBreaker, Outcome};
     /// use std::sync::Arc;
     ///
     /// let breaker = Arc::new(CircuitBreaker::new("search"));
-    /// let http = CircuitBreakerLayer::new(breaker.clone()).classify(http_server_errors);
     /// // Timeouts say nothing about the service in this (made-up) protocol:
     /// let custom = CircuitBreakerLayer::new(breaker).classify(|r: &Result<u8, std::io::Error>| {
     ///     match r {
@@ -276,7 +299,7 @@ impl<C> CircuitBreakerLayer<C> {
     ///         Ok(_) => Outcome::Success,
     ///     }
     /// });
-    /// # let _ = (http, custom);
+    /// # let _ = custom;
     /// ```
     pub fn classify<C2>(self, classify: C2) -> CircuitBreakerLayer<C2> {
         CircuitBreakerLayer {
@@ -587,7 +610,8 @@ pin_project! {
     /// let mut service = CircuitBreakerService::new(never, breaker.clone());
     /// let mut cx = Context::from_waker(futures::task::noop_waker_ref());
     /// assert!(service.poll_ready(&mut cx).is_ready());
-    /// let mut call = Box::pin(service.call(()));
+    /// let call: ResponseFuture<_, _> = service.call(());
+    /// let mut call = Box::pin(call);
     /// assert!(call.as_mut().poll(&mut cx).is_pending());
     /// drop(call); // cancelled: Ignored
     /// assert_eq!(breaker.metrics().ignored_calls, 1);
