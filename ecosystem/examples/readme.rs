@@ -80,7 +80,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     serving.abort();
 
     // A transition: logged by the subscriber, then seen by the next export.
-    breakerbox::Registry::global().get("upstream").unwrap().force_open();
+    breakerbox::Registry::global()
+        .get("upstream")
+        .unwrap()
+        .force_open();
     breakerbox::metrics::export(breakerbox::Registry::global());
     let states = handle.render();
     let states: Vec<_> = states
