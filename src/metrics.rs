@@ -1,5 +1,5 @@
 //! The metrics snapshot ([`Metrics`], also at the crate root) and, with the `metrics`
-//! feature, [`export`] into the `metrics` facade.
+//! feature, `export` into the `metrics` facade.
 
 use std::time::SystemTime;
 
