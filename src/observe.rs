@@ -61,3 +61,46 @@ pub(crate) fn config_mismatch(name: &str) {
     #[cfg(not(feature = "tracing"))]
     let _ = name;
 }
+
+#[cfg(all(test, feature = "tracing", not(loom)))]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use tracing::{span, Event, Level, Metadata, Subscriber};
+
+    /// Records the level and target of every event.
+    struct Events(Arc<Mutex<Vec<(Level, String)>>>);
+
+    impl Subscriber for Events {
+        fn enabled(&self, _: &Metadata<'_>) -> bool {
+            true
+        }
+        fn new_span(&self, _: &span::Attributes<'_>) -> span::Id {
+            span::Id::from_u64(1)
+        }
+        fn record(&self, _: &span::Id, _: &span::Record<'_>) {}
+        fn record_follows_from(&self, _: &span::Id, _: &span::Id) {}
+        fn event(&self, event: &Event<'_>) {
+            let meta = event.metadata();
+            self.0
+                .lock()
+                .unwrap()
+                .push((*meta.level(), meta.target().to_owned()));
+        }
+        fn enter(&self, _: &span::Id) {}
+        fn exit(&self, _: &span::Id) {}
+    }
+
+    #[test]
+    fn config_mismatch_warns_once_per_name() {
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        tracing::subscriber::with_default(Events(Arc::clone(&seen)), || {
+            super::config_mismatch("observe::a");
+            super::config_mismatch("observe::a");
+            super::config_mismatch("observe::b");
+        });
+        let seen = seen.lock().unwrap();
+        let breakerbox = (Level::WARN, "breakerbox".to_owned());
+        assert_eq!(*seen, [breakerbox.clone(), breakerbox]);
+    }
+}
