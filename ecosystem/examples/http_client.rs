@@ -106,7 +106,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     get("/orders").await;
 
     println!("the server goes down: refused connections open it again:");
-    server.down();
+    server.down().await;
     for _ in 0..4 {
         get("/orders").await;
     }

@@ -94,12 +94,15 @@ impl FlakyServer {
     }
 
     /// Closes the listener and every open connection: connections are refused until
-    /// [`up`](Self::up).
-    pub fn down(&self) {
-        if let Some(task) = self.task().take() {
+    /// [`up`](Self::up). Returns once the listener is closed (before that, the kernel would
+    /// still complete handshakes into its backlog).
+    pub async fn down(&self) {
+        let task = self.task().take();
+        if let Some(task) = task {
             // Aborting the accept loop drops the listener and its JoinSet of connections,
-            // which aborts them all.
+            // which aborts them all; awaiting it waits until the drop has happened.
             task.abort();
+            let _ = task.await;
         }
     }
 
@@ -108,7 +111,7 @@ impl FlakyServer {
         if self.task().is_some() {
             return Ok(());
         }
-        // The aborted loop drops its listener when the abort is processed: retry briefly.
+        // The port was ours a moment ago; retry briefly in case the kernel lags.
         let mut tries = 0;
         let listener = loop {
             match TcpListener::bind(self.addr).await {
@@ -144,7 +147,9 @@ impl FlakyServer {
 
 impl Drop for FlakyServer {
     fn drop(&mut self) {
-        self.down();
+        if let Some(task) = self.task().take() {
+            task.abort();
+        }
     }
 }
 

@@ -128,7 +128,7 @@ async fn scenario() {
     assert_eq!(breaker.state(), State::Open);
 
     // Down: the probe's connection is refused, which reopens the breaker.
-    server.down();
+    server.down().await;
     server.set(Behaviour::Healthy);
     mock.increment(OPEN_FOR);
     let connections = server.connections();
