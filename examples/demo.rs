@@ -4,6 +4,7 @@
 //! cargo run --release --example demo                  # about 10 seconds
 //! cargo run --release --example demo -- --seconds 3 --threads 2
 //! cargo run --release --example demo -- --help
+//! cargo run --release --example demo -- --metrics-addr 127.0.0.1:9464  # + GET /metrics
 //! ```
 //!
 //! The services:
@@ -35,16 +36,23 @@ use breakerbox::{
     Backoff, Cause, CircuitBreaker, Config, Error, Registry, StateChange, Status, Window,
 };
 
-const USAGE_LINE: &str = "Usage: cargo run --release --example demo -- [--seconds N] [--threads N]";
+// `--metrics-addr`: a Prometheus endpoint with no extra dependency.
+#[path = "support/metrics_endpoint.rs"]
+mod metrics_endpoint;
+
+const USAGE_LINE: &str =
+    "Usage: cargo run --release --example demo -- [--seconds N] [--threads N] [--metrics-addr A]";
 
 const USAGE: &str = "\
-Usage: cargo run --release --example demo -- [--seconds N] [--threads N]
+Usage: cargo run --release --example demo -- [--seconds N] [--threads N] [--metrics-addr A]
 
 Runs simulated services behind circuit breakers and shows their states live.
 
 Options:
   --seconds N   how long to run, 1..=3600 (default 10)
   --threads N   worker threads calling the services, 1..=64 (default 4)
+  --metrics-addr 127.0.0.1:PORT
+                serve GET /metrics (Prometheus text) there while it runs (loopback only)
   -h, --help    print this help";
 
 /// Command-line settings.
@@ -52,6 +60,7 @@ Options:
 struct Args {
     seconds: u64,
     threads: usize,
+    metrics_addr: Option<std::net::SocketAddr>,
 }
 
 /// What the command line asked for.
@@ -65,6 +74,7 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Parsed, String> 
     let mut parsed = Args {
         seconds: 10,
         threads: 4,
+        metrics_addr: None,
     };
     let mut args = args.into_iter();
     while let Some(arg) = args.next() {
@@ -76,6 +86,20 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Parsed, String> 
         };
         match flag.as_str() {
             "-h" | "--help" => return Ok(Parsed::Help),
+            "--metrics-addr" => {
+                let value = inline
+                    .or_else(|| args.next())
+                    .ok_or("--metrics-addr needs a value")?;
+                let addr: std::net::SocketAddr = value
+                    .parse()
+                    .map_err(|_| format!("--metrics-addr needs IP:PORT, got {value:?}"))?;
+                if !addr.ip().is_loopback() {
+                    return Err(format!(
+                        "--metrics-addr must be a loopback address, got {addr}"
+                    ));
+                }
+                parsed.metrics_addr = Some(addr);
+            }
             "--seconds" | "--threads" => {
                 let value = match inline.or_else(|| args.next()) {
                     Some(value) => value,
@@ -422,6 +446,12 @@ fn run(args: Args) {
     let run_for = Duration::from_secs(args.seconds);
 
     let at = |fraction: f64| fraction * args.seconds as f64;
+    if let Some(addr) = args.metrics_addr {
+        match metrics_endpoint::serve(addr) {
+            Ok(bound) => println!("metrics: http://{bound}/metrics"),
+            Err(e) => eprintln!("metrics endpoint not started: {e}"),
+        }
+    }
     println!(
         "breakerbox demo: {} services, {} worker threads, {} s; each breaker stays open 1 s, then probes",
         SERVICES.len(),

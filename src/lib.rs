@@ -1,11 +1,64 @@
-// The README is the crate's documentation; its examples (doc tests) use the attribute macro,
-// so without the `macros` feature a one-line summary stands in for it.
-#![cfg_attr(feature = "macros", doc = include_str!("../README.md"))]
-#![cfg_attr(
-    not(feature = "macros"),
-    doc = "A lock-free circuit breaker. Built without the `macros` feature; the full \
-           documentation is the crate's README."
-)]
+//! A lock-free circuit breaker: the state lives in one packed atomic word, a call on a
+//! closed breaker is one atomic load and a bump of a per-thread counter, and the state
+//! machine is checked with loom and a reference model.
+//!
+//! ```
+//! use breakerbox::{CircuitBreaker, Config, Error, State};
+//! use std::time::Duration;
+//!
+//! let config = Config::builder()
+//!     .failure_threshold(3)            // 3 failures in a row open it
+//!     .timeout(Duration::from_secs(30)) // then it rejects for 30 s, then lets probes through
+//!     .build()?;
+//! let breaker = CircuitBreaker::with_config("inventory", config);
+//!
+//! for _ in 0..3 {
+//!     let _ = breaker.call(|| Err::<(), _>("connection refused"));
+//! }
+//! assert_eq!(breaker.state(), State::Open);
+//! match breaker.call(|| Ok::<_, &str>("never runs")) {
+//!     Err(Error::Rejected(rejected)) => assert!(rejected.retry_after().is_some()),
+//!     other => panic!("{other:?}"),
+//! }
+//! # Ok::<(), breakerbox::ConfigError>(())
+//! ```
+//!
+//! # Where to start
+//!
+//! * [`CircuitBreaker`]: [`call`](CircuitBreaker::call) / [`call_with`](CircuitBreaker::call_with)
+//!   around a closure, [`call_future`](CircuitBreaker::call_future) around a future, or the
+//!   guard API [`try_acquire`](CircuitBreaker::try_acquire) → [`Permit`] on the hot path.
+//! * [`Config`]: thresholds and timeouts, validated by [`ConfigBuilder::build`]; the
+//!   failure-rate and slow-call rules over a [`Window`], [`Backoff`] with jitter, dry run.
+//! * Operator overrides: [`CircuitBreaker::isolate`], [`CircuitBreaker::disable`],
+//!   [`CircuitBreaker::reset`], [`CircuitBreaker::force_open`].
+//! * [`Registry`]: named breakers shared across a process ([`Registry::global`]), with
+//!   [`statuses`](Registry::statuses) for a health endpoint.
+//! * [`CircuitBreaker::on_state_change`] and [`CircuitBreaker::metrics`]: listeners and
+//!   counters.
+//! * `#[circuit_breaker("name", failure_threshold = 3)]`: the attribute macro (feature
+//!   `macros`) that puts a function, method or `async fn` behind a named breaker of the
+//!   global registry.
+//!
+//! # Feature flags
+//!
+//! | feature | default | what it adds |
+//! | --- | --- | --- |
+//! | `macros` | yes | the `#[circuit_breaker]` attribute macro |
+//! | `tower` | no | `tower`: `CircuitBreakerLayer` / `CircuitBreakerService` for tower stacks (axum, tonic, hyper-util, reqwest-middleware), and `http_server_errors` |
+//! | `tracing` | no | one `tracing` event per state transition (target `breakerbox`: WARN on open, INFO otherwise), never per call |
+//! | `metrics` | no | `metrics::export(&Registry)`: a snapshot into the `metrics` facade (Prometheus and friends) |
+//! | `serde` | no | `Serialize` / `Deserialize` for [`Status`], [`Metrics`], [`State`], [`Mode`], [`Cause`] |
+//!
+//! The crate is not published yet: depend on it by git or path, e.g.
+//! `breakerbox = { git = "<repository url>", features = ["tower"] }`.
+//!
+//! # Guarantees
+//!
+//! No `unsafe`; every method takes `&self`; queries never change a breaker; a transition
+//! happens once (one CAS wins), is counted once and notifies listeners once; a panic in a
+//! protected call records a failure and poisons nothing. The repository's README explains
+//! the packed word, the orderings and how the crate is tested and measured.
 #![forbid(unsafe_code)]
 #![warn(
     missing_docs,
@@ -29,7 +82,8 @@ pub mod failpoints;
 mod failpoints;
 mod future;
 mod listeners;
-mod metrics;
+pub mod metrics;
+mod observe;
 mod permit;
 mod rates;
 mod registry;
@@ -38,6 +92,15 @@ mod sync;
 mod transition;
 mod window;
 mod word;
+
+#[cfg(feature = "tower")]
+pub mod tower;
+
+// The README's snippets stay doc-tested, though it is no longer the front page (they use
+// the attribute macro, hence the feature).
+#[cfg(all(doctest, feature = "macros"))]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
 
 pub use backoff::Backoff;
 pub use breaker::CircuitBreaker;
@@ -57,7 +120,24 @@ pub use window::hook as __window;
 
 /// The attribute macro that wraps a function in a named breaker of [`Registry::global`].
 ///
-/// Settings (`failure_threshold`, `timeout_secs`, `window_calls`, `failure_rate`, `dry_run`, ...): the table below.
+/// Settings (`failure_threshold`, `timeout_secs`, `window_calls`, `failure_rate`,
+/// `slow_call_ms`, `dry_run`, ...: the full table below); the function must return a `Result`, and the wrapped one returns
+/// `Result<T, breakerbox::Error<E>>`. The breaker is created in [`Registry::global`] on first
+/// use; when two functions (or a function and other code) use one name, the first creation's
+/// settings win (see [`Registry::get_or_create`]).
+///
+/// # Examples
+///
+/// ```
+/// #[breakerbox::circuit_breaker("docs::charge", failure_threshold = 3, timeout_secs = 30)]
+/// fn charge(cents: u64) -> Result<u64, String> {
+///     if cents == 0 { Err("nothing to charge".into()) } else { Ok(cents) }
+/// }
+///
+/// assert_eq!(charge(250).unwrap(), 250);
+/// let breaker = breakerbox::Registry::global().get("docs::charge").unwrap();
+/// assert_eq!(breaker.config().failure_threshold(), 3);
+/// ```
 #[cfg(feature = "macros")]
 pub use breakerbox_macros::circuit_breaker;
 

@@ -67,11 +67,13 @@ impl Listeners {
 
     /// Runs every listener, in registration order, on this thread; panics are caught.
     pub(crate) fn notify(&self, change: impl FnOnce() -> StateChange) {
-        let Some(list) = self.list.get() else {
+        let list = self.list.get();
+        if list.is_none() && !crate::observe::wants_transitions() {
             return;
-        };
-        let list: Vec<Listener> = crate::sync::lock(list).clone();
+        }
+        let list: Vec<Listener> = list.map_or_else(Vec::new, |l| crate::sync::lock(l).clone());
         let change = change();
+        crate::observe::transition(&change);
         for listener in &list {
             // A panicking listener must not reach the caller nor stop later listeners;
             // `AssertUnwindSafe`: the listener only sees a shared `&StateChange`.

@@ -1,8 +1,15 @@
-//! The public metrics snapshot.
+//! The metrics snapshot ([`Metrics`], also at the crate root) and, with the `metrics`
+//! feature, `export` into the `metrics` facade.
 
 use std::time::SystemTime;
 
 use crate::State;
+
+#[cfg(feature = "metrics")]
+#[path = "export.rs"]
+mod export;
+#[cfg(feature = "metrics")]
+pub use export::export;
 
 /// A snapshot of one breaker's counters and state, from [`CircuitBreaker::metrics`].
 ///
@@ -26,6 +33,7 @@ use crate::State;
 /// assert!(m.last_failure_time.is_some());
 /// ```
 #[derive(Clone, Debug, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[non_exhaustive]
 pub struct Metrics {
     /// The effective state when the snapshot was taken.

@@ -123,6 +123,7 @@ struct WriterShard {
 /// assert_eq!(statuses[0].metrics.total_calls, 0);
 /// ```
 #[derive(Clone, Debug, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[non_exhaustive]
 pub struct Status {
     /// The breaker's name.

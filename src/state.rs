@@ -15,6 +15,8 @@ use std::fmt;
 /// assert_eq!(State::Open.to_string(), "open");
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "snake_case"))]
 pub enum State {
     /// Calls pass; consecutive failures are counted.
     Closed,
@@ -65,6 +67,8 @@ impl fmt::Display for State {
 /// assert_eq!(*causes.lock().unwrap(), [Cause::ForceOpen, Cause::Reset]);
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "snake_case"))]
 #[non_exhaustive]
 pub enum Cause {
     /// Closed → Open: `failure_threshold` consecutive failures.
@@ -136,6 +140,8 @@ impl fmt::Display for Cause {
 /// assert_eq!(breaker.mode(), Mode::Normal);
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "snake_case"))]
 #[non_exhaustive]
 pub enum Mode {
     /// The breaker decides for itself.
