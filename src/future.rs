@@ -93,7 +93,20 @@ where
                 Err(rejected) => return Poll::Ready(Err(Error::Rejected(rejected))),
             }
         }
-        let result = std::task::ready!(this.fut.poll(cx));
+        // A panic in the inner poll is a failure. Executors (tokio) catch it and drop the
+        // future later, when the thread is no longer panicking, so the drop guard alone
+        // would record Ignored: record here, then let the panic go on.
+        let polled = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| this.fut.poll(cx)));
+        let result = match polled {
+            Ok(Poll::Ready(result)) => result,
+            Ok(Poll::Pending) => return Poll::Pending,
+            Err(panic) => {
+                if let Some(ticket) = this.guard.ticket.take() {
+                    breaker.finish(breaker.cells(), ticket, Outcome::Failure);
+                }
+                std::panic::resume_unwind(panic)
+            }
+        };
         // Admitted above or on an earlier poll; the classifier is taken only here, once.
         if let (Some(ticket), Some(classify)) = (this.guard.ticket.take(), this.classify.take()) {
             let outcome = classify(&result);

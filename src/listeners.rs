@@ -10,6 +10,26 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{Arc, OnceLock};
 
 use crate::sync::Mutex;
+
+use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
+
+/// Notifications queued by transitions made inside a listener, per thread.
+type Pending = RefCell<VecDeque<(Vec<Listener>, StateChange)>>;
+
+// Whether this thread is running listeners, and what nested transitions queued meanwhile.
+// loom's own thread-locals under loom: its model threads share one OS thread.
+#[cfg(not(loom))]
+std::thread_local! {
+    static NOTIFYING: Cell<bool> = const { Cell::new(false) };
+    static PENDING: Pending = const { RefCell::new(VecDeque::new()) };
+}
+
+#[cfg(loom)]
+loom::thread_local! {
+    static NOTIFYING: Cell<bool> = Cell::new(false);
+    static PENDING: Pending = RefCell::new(VecDeque::new());
+}
 use crate::{Cause, State};
 
 /// A transition, as passed to listeners registered with
@@ -66,6 +86,13 @@ impl Listeners {
     }
 
     /// Runs every listener, in registration order, on this thread; panics are caught.
+    ///
+    /// A listener that makes a transition itself (say, calls `reset()` from inside a
+    /// notification) does not recurse: the nested transition's notification is queued on
+    /// this thread and delivered, in order, once the running listener returns. So a
+    /// listener that keeps reacting to its own transitions loops instead of overflowing the
+    /// stack, and every transition is still notified exactly once, on the thread that made
+    /// it, in order.
     pub(crate) fn notify(&self, change: impl FnOnce() -> StateChange) {
         let list = self.list.get();
         if list.is_none() && !crate::observe::wants_transitions() {
@@ -74,11 +101,21 @@ impl Listeners {
         let list: Vec<Listener> = list.map_or_else(Vec::new, |l| crate::sync::lock(l).clone());
         let change = change();
         crate::observe::transition(&change);
-        for listener in &list {
-            // A panicking listener must not reach the caller nor stop later listeners;
-            // `AssertUnwindSafe`: the listener only sees a shared `&StateChange`.
-            let _ = catch_unwind(AssertUnwindSafe(|| listener(&change)));
+        if NOTIFYING.with(|n| n.replace(true)) {
+            // Inside a listener on this thread: deliver after it returns (see above).
+            PENDING.with(|p| p.borrow_mut().push_back((list, change)));
+            return;
         }
+        let mut next = Some((list, change));
+        while let Some((list, change)) = next {
+            for listener in &list {
+                // A panicking listener must not reach the caller nor stop later listeners;
+                // `AssertUnwindSafe`: the listener only sees a shared `&StateChange`.
+                let _ = catch_unwind(AssertUnwindSafe(|| listener(&change)));
+            }
+            next = PENDING.with(|p| p.borrow_mut().pop_front());
+        }
+        NOTIFYING.with(|n| n.set(false));
     }
 
     pub(crate) fn len(&self) -> usize {

@@ -37,7 +37,6 @@ pub(crate) fn transition(change: &StateChange) {
 /// that differs from the one it was created with (which it keeps). Called by
 /// `Registry::get_or_create` when it finds an existing breaker.
 #[inline]
-#[allow(dead_code)] // Until the registry calls it.
 pub(crate) fn config_mismatch(name: &str) {
     #[cfg(feature = "tracing")]
     {

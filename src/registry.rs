@@ -330,7 +330,16 @@ impl Registry {
     /// assert_eq!(second.config().failure_threshold(), 5); // the default, kept
     /// ```
     pub fn get_or_create(&self, name: &str, config: Config) -> Arc<CircuitBreaker> {
-        self.get_or_create_with(name, move || config)
+        let mut asked = Some(config);
+        let breaker = self.get_or_create_with(name, || asked.take().unwrap_or_default());
+        // Not created here (`make` did not run): one name, one config, the first one wins.
+        // With the `tracing` feature, say so once per name when the configs differ.
+        if let Some(asked) = asked {
+            if *breaker.config() != asked {
+                crate::observe::config_mismatch(name);
+            }
+        }
+        breaker
     }
 
     /// The breaker named `name`, created with the configuration `make` returns if there is

@@ -323,3 +323,23 @@ fn call_future_with_classifies_like_call_with() {
     assert_eq!(b.state(), State::Open);
     assert_eq!(b.metrics().failed_calls, 2);
 }
+
+#[test]
+fn a_panic_in_the_inner_poll_is_a_failure_even_when_dropped_later() {
+    // What tokio does: it catches the panic of a task's poll and drops the future afterwards,
+    // when the thread is no longer panicking.
+    let (b, _mock) = breaker(config(1, 1, 1));
+    let mut fut = Box::pin(b.call_future(async {
+        panic!("inner poll");
+        #[allow(unreachable_code)]
+        Ok::<(), ()>(())
+    }));
+    let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let _ = poll_once(fut.as_mut());
+    }));
+    assert!(caught.is_err());
+    drop(fut);
+    let m = b.metrics();
+    assert_eq!((m.failed_calls, m.ignored_calls), (1, 0));
+    assert_eq!(b.state(), State::Open);
+}

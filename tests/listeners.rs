@@ -283,3 +283,49 @@ fn racing_threads_notify_each_transition_once() {
     assert_eq!(events(&log), [(Closed, Open)]);
     assert_eq!(b.metrics().state_transitions, 1);
 }
+
+#[test]
+fn a_listener_that_keeps_transitioning_does_not_overflow_the_stack() {
+    // Each notification makes another transition from inside the listener: with nested
+    // notifications delivered recursively this would need 200,000 stack frames.
+    let b = Arc::new(CircuitBreaker::new("ping-pong"));
+    let count = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let (weak, seen) = (Arc::downgrade(&b), Arc::clone(&count));
+    b.on_state_change(move |c: &breakerbox::StateChange| {
+        let n = seen.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        if n < 200_000 {
+            if let Some(b) = weak.upgrade() {
+                match c.to {
+                    State::Open => b.reset(),
+                    _ => b.force_open(),
+                }
+            }
+        }
+    });
+    b.force_open();
+    assert_eq!(count.load(std::sync::atomic::Ordering::Relaxed), 200_001);
+    assert_eq!(b.metrics().state_transitions, 200_001);
+}
+
+#[test]
+fn nested_notifications_come_after_the_listener_returns_in_order() {
+    let (b, _mock) = shared_breaker_named("nested", config(1, 1, 1));
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let (weak, sink) = (Arc::downgrade(&b), Arc::clone(&log));
+    b.on_state_change(move |c: &breakerbox::StateChange| {
+        sink.lock().unwrap().push(format!("start {}", c.to));
+        if c.to == State::Open {
+            if let Some(b) = weak.upgrade() {
+                b.reset();
+                // The nested transition is made (state() sees it) but notified later.
+                assert_eq!(b.state(), State::Closed);
+            }
+        }
+        sink.lock().unwrap().push(format!("end {}", c.to));
+    });
+    b.force_open();
+    assert_eq!(
+        *log.lock().unwrap(),
+        ["start open", "end open", "start closed", "end closed"]
+    );
+}
