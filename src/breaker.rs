@@ -17,7 +17,7 @@ use std::sync::Arc;
 use crossbeam_utils::Backoff;
 
 use crate::clock::Clock;
-use crate::counters::{self, Cells, Counter, Counters};
+use crate::counters::{self, Cells, Counter, Counters, Stripes};
 use crate::error::Name;
 use crate::listeners::Listeners;
 use crate::sync::{AtomicU64, Ordering};
@@ -52,9 +52,11 @@ use crate::{Config, Error, Metrics, Outcome, OwnedPermit, Permit, Rejected, Stat
 /// # Ok::<(), breakerbox::ConfigError>(())
 /// ```
 pub struct CircuitBreaker {
-    /// The one line every call reads: the state word, the counters' pointer, and the
+    /// The one line every call reads: the state word, the counters' stripe table, and the
     /// fields written only on failures and transitions, which write the word anyway.
     core: Core,
+    /// The counters' base line: written by one thread while the breaker is uncontended.
+    counters: Counters,
     clock: Clock,
     reject_name: Name,
     name: Arc<str>,
@@ -62,14 +64,14 @@ pub struct CircuitBreaker {
     listeners: Listeners,
 }
 
-/// 56 bytes in one 64-byte line. Not crossbeam's 128-byte `CachePadded`: the breaker's other
+/// 64 bytes in one 64-byte line. Not crossbeam's 128-byte `CachePadded`: the breaker's other
 /// fields are read-only after construction, so nothing written shares the line but the
 /// fields that are written together anyway, and 64 bytes keep the breaker small.
 #[repr(align(64))]
 struct Core {
     word: AtomicWord,
     stamp: AtomicStamp,
-    counters: Counters,
+    stripes: Stripes,
     /// State changes since creation.
     transitions: AtomicU64,
     /// µs since the epoch of the last failure, plus one; 0 = never.
@@ -131,11 +133,12 @@ impl CircuitBreaker {
             core: Core {
                 word: AtomicWord::new(Word::new(State::Closed, 0)),
                 stamp: AtomicStamp::new(Stamp::new(0, 0)),
-                counters: Counters::new(),
+                stripes: Stripes::new(),
                 transitions: AtomicU64::new(0),
                 last_failure: AtomicU64::new(0),
                 last_change: AtomicU64::new(0),
             },
+            counters: Counters::new(),
             clock: Clock::new(clock),
             reject_name: Name::new(&name),
             name,
@@ -280,7 +283,7 @@ impl CircuitBreaker {
     /// The calling thread's counter cells in this breaker.
     #[inline]
     pub(crate) fn cells(&self) -> Cells<'_> {
-        self.core.counters.cells(counters::slot())
+        self.counters.cells(&self.core.stripes, counters::slot())
     }
 
     /// Admission, counted in `cells` (the calling thread's, from [`Self::cells`]).
@@ -574,13 +577,13 @@ impl CircuitBreaker {
         };
         // Outcomes before the total, so a snapshot taken under traffic never shows more
         // outcomes than calls.
-        let successful_calls = self.core.counters.sum(Counter::Success);
-        let failed_calls = self.core.counters.sum(Counter::Failure);
-        let ignored_calls = self.core.counters.sum(Counter::Ignored);
-        let rejected_calls = self.core.counters.sum(Counter::Rejected);
+        let successful_calls = self.counters.sum(&self.core.stripes, Counter::Success);
+        let failed_calls = self.counters.sum(&self.core.stripes, Counter::Failure);
+        let ignored_calls = self.counters.sum(&self.core.stripes, Counter::Ignored);
+        let rejected_calls = self.counters.sum(&self.core.stripes, Counter::Rejected);
         Metrics {
             state: transition::effective(view, now),
-            total_calls: self.core.counters.sum(Counter::Total),
+            total_calls: self.counters.sum(&self.core.stripes, Counter::Total),
             successful_calls,
             failed_calls,
             ignored_calls,
@@ -671,7 +674,7 @@ impl CircuitBreaker {
     /// assert!(breaker.footprint() >= std::mem::size_of::<breakerbox::CircuitBreaker>());
     /// ```
     pub fn footprint(&self) -> usize {
-        std::mem::size_of::<Self>() + self.core.counters.heap_bytes()
+        std::mem::size_of::<Self>() + self.core.stripes.heap_bytes()
     }
 }
 
@@ -704,13 +707,13 @@ mod layout {
     use super::*;
 
     #[test]
-    fn the_hot_line_is_one_line_and_the_breaker_four() {
-        // Word, stamp, counters' pointer and the rarely written statistics share one line.
+    fn the_hot_line_is_one_line_and_the_breaker_five() {
+        // Word, stamp, stripe table and the rarely written statistics share one line.
         assert_eq!(std::mem::size_of::<Core>(), 64);
         assert_eq!(std::mem::align_of::<Core>(), 64);
-        // Everything else is read-only after construction and fits three more lines.
-        assert!(std::mem::size_of::<CircuitBreaker>() <= 256);
+        // The counters' base line, then what is read-only after construction: four more.
+        assert!(std::mem::size_of::<CircuitBreaker>() <= 320);
         let b = CircuitBreaker::new("layout");
-        assert_eq!(b.footprint(), 256 + b.core.counters.heap_bytes());
+        assert_eq!(b.footprint(), 320 + b.core.stripes.heap_bytes());
     }
 }
