@@ -307,6 +307,7 @@ pub(crate) struct Layout {
 
 impl Layout {
     /// The layout for a machine with `cpus` CPUs.
+    #[cfg(not(loom))]
     pub(crate) fn for_cpus(cpus: usize) -> Layout {
         let owned = cpus.max(1) + 1;
         Layout {
