@@ -13,10 +13,10 @@
 //! its own (5 consecutive failures open it for 1 ms), so rejections, half-open probes and
 //! stale outcomes are all in the mix.
 //!
-//! Threads yield every 16 calls so that they interleave. The default test makes 1,000,000
-//! calls (about 1.5 s in a debug build on 2 cores); the `#[ignore]`d
-//! one makes 8,000,000 from 256 threads: `cargo test --release --test oversubscribed --
-//! --include-ignored`.
+//! Threads yield every 16 calls so that they interleave (with plain load + store on the
+//! shared stripes instead of `fetch_add`, the default test fails). It makes 1,000,000 calls
+//! (about 1.5 s in a debug build on 2 cores); the `#[ignore]`d one makes 8,000,000 from 256
+//! threads: `cargo test --release --test oversubscribed -- --include-ignored`.
 
 use std::sync::{Barrier, Once};
 use std::time::Duration;
