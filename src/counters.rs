@@ -463,7 +463,6 @@ impl Drop for Owner {
 #[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
-    use std::sync::Barrier;
 
     const ALL: [Counter; COUNTERS] = [
         Counter::Total,
@@ -562,7 +561,7 @@ mod tests {
         const CALLS: u64 = 5_000;
         let c = Both::new();
         let threads = layout().owned + 4;
-        let barrier = Barrier::new(threads);
+        let barrier = std::sync::Barrier::new(threads);
         std::thread::scope(|s| {
             for _ in 0..threads {
                 s.spawn(|| {
