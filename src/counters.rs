@@ -35,9 +35,9 @@
 //! thread); `shared` is `owned / 8` rounded up to a power of two, between 2 and 16. The CPU
 //! count is `std::thread::available_parallelism`, or the `BREAKERBOX_CPUS` environment
 //! variable when it is set to a positive integer (read once, when the process creates its
-//! first breaker): tests, benches and `examples/registry_scale.rs` set it to simulate a 2-, 16-,
-//! 64- or 128-core machine. A contended breaker costs `(owned + shared) × 64` bytes more:
-//! contention buys memory.
+//! first breaker): tests, benches and `examples/registry_scale.rs` set it to simulate a
+//! 2-, 16-, 64- or 128-core machine. A contended breaker costs `(owned + shared) × 64`
+//! bytes more: contention buys memory.
 //!
 //! Ownership of the base goes with the slot id, not the thread: threads that take turns
 //! (each exiting before the next starts) reuse the lowest free id, and so the base.
