@@ -7,8 +7,19 @@
 //! size from `/proc/self/statm` (Linux; what the process really holds, allocator slack
 //! included). The breaker alone is measured too, so the registry's own share shows.
 //!
-//! Run: `cargo run --release --example registry_scale` (a few seconds; pass a number to
-//! change the count, e.g. `-- 100000`).
+//! Then the memory table of the README's "Memory at scale": for simulated machines of 2,
+//! 16, 64 and 128 CPUs (each in a child process of this example with `BREAKERBOX_CPUS` set,
+//! since the crate reads it once per process), the bytes of one breaker
+//! (`CircuitBreaker::footprint`) and of one registry entry (live heap per registered
+//! breaker), *cold* (never called from two threads: no stripe table) and *hot* (every
+//! breaker called by two threads alive at once: the table allocated). Cold is measured on
+//! the full count of breakers; hot on a tenth of it (a hot breaker of a 128-CPU table takes
+//! about 9.7 KB, so a full hot million would need ~10 GB here), and the per-breaker figure
+//! is multiplied up. The "before" column is what the design before issue 13 took for the
+//! same breaker: 256 bytes plus `min(CPUs + 1, 32) + 1` stripes of 64 bytes.
+//!
+//! Run: `cargo run --release --example registry_scale` (a minute or so; pass a number to
+//! change the count, e.g. `-- 100000`). `-- 1000000 --memory-only` prints only the table.
 //!
 //! `unsafe` here is unavoidable: `GlobalAlloc` is an `unsafe` trait, and a counting
 //! allocator cannot be written without implementing it. Each block forwards to `System`.
@@ -19,6 +30,8 @@ use std::hint::black_box;
 use std::sync::atomic::{AtomicIsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+use std::process::Command;
 
 use breakerbox::{CircuitBreaker, Config, Registry};
 
@@ -116,11 +129,30 @@ fn mib(bytes: f64) -> f64 {
     bytes / (1024.0 * 1024.0)
 }
 
+/// The simulated CPU counts of the memory table.
+const CPUS: [usize; 4] = [2, 16, 64, 128];
+
 fn main() {
-    let n: usize = std::env::args()
-        .nth(1)
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if let [flag, n, hot_n] = args.as_slice() {
+        if flag == "--memory-child" {
+            let parse = |a: &str| a.parse().expect("a breaker count");
+            println!("{}", memory_child(parse(n), parse(hot_n)));
+            return;
+        }
+    }
+    let n: usize = args
+        .first()
         .map(|a| a.parse().expect("the argument is a breaker count"))
         .unwrap_or(1_000_000);
+    if !args.iter().any(|a| a == "--memory-only") {
+        lookups(n);
+    }
+    memory_table(n);
+}
+
+/// Registers `n` breakers and reports build time, memory and lookup times.
+fn lookups(n: usize) {
     let mut buf = String::with_capacity(32);
 
     // One breaker on its own, in its `Arc` as the registry holds it, for comparison (its name
@@ -199,4 +231,102 @@ fn main() {
     drop(registry);
     let teardown: Duration = start.elapsed();
     println!("  drop: {teardown:.2?}");
+}
+
+/// Bytes per breaker and per registry entry, cold and hot: one line of numbers, in a child
+/// process whose `BREAKERBOX_CPUS` the parent set. Cold over `n` breakers, hot over `hot_n`.
+fn memory_child(n: usize, hot_n: usize) -> String {
+    let mut buf = String::with_capacity(32);
+    let before = live_bytes();
+    let registry = Registry::new();
+    for i in 0..n {
+        registry.get_or_create(name_of(&mut buf, i), Config::default());
+    }
+    let cold_entry = (live_bytes() - before) as f64 / n as f64;
+    let cold_breaker = registry
+        .get(name_of(&mut buf, 0))
+        .expect("registered")
+        .footprint();
+    drop(registry);
+
+    let before = live_bytes();
+    let registry = Registry::new();
+    for i in 0..hot_n {
+        registry.get_or_create(name_of(&mut buf, i), Config::default());
+    }
+    // Two threads, alive at once (so with two different slot ids), each call every breaker:
+    // the second to count on a breaker allocates its stripe table.
+    let barrier = std::sync::Barrier::new(2);
+    std::thread::scope(|s| {
+        for _ in 0..2 {
+            let (registry, barrier) = (&registry, &barrier);
+            s.spawn(move || {
+                let mut buf = String::with_capacity(32);
+                barrier.wait();
+                for i in 0..hot_n {
+                    let breaker = registry.get(name_of(&mut buf, i)).expect("registered");
+                    breaker.try_acquire().expect("closed").success();
+                }
+                barrier.wait();
+            });
+        }
+    });
+    let hot_entry = (live_bytes() - before) as f64 / hot_n as f64;
+    let hot_breaker = registry
+        .get(name_of(&mut buf, 0))
+        .expect("registered")
+        .footprint();
+    format!("{cold_breaker} {cold_entry:.0} {hot_breaker} {hot_entry:.0}")
+}
+
+/// Runs [`memory_child`] for each simulated CPU count and prints the README's table.
+fn memory_table(n: usize) {
+    let exe = std::env::current_exe().expect("the example's own path");
+    let hot_n = (n / 10).max(1);
+    println!();
+    println!(
+        "Memory at scale: {n} breakers (hot: measured on {hot_n}, per breaker figures \
+         multiplied up); heap bytes, Config::default(), names like \"service-0000042\""
+    );
+    println!();
+    println!(
+        "| CPUs | breaker, cold | breaker, hot | before issue 13 | registry entry, cold | \
+         registry entry, hot | {n} entries, cold | {n} entries, hot |"
+    );
+    println!("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
+    for cpus in CPUS {
+        let out = Command::new(&exe)
+            .env("BREAKERBOX_CPUS", cpus.to_string())
+            .args(["--memory-child", &n.to_string(), &hot_n.to_string()])
+            .output()
+            .expect("the child runs");
+        assert!(
+            out.status.success(),
+            "child for {cpus} CPUs failed: {out:?}"
+        );
+        let line = String::from_utf8(out.stdout).expect("UTF-8");
+        let v: Vec<f64> = line
+            .split_whitespace()
+            .map(|x| x.parse().expect("a number"))
+            .collect();
+        let [cold_breaker, cold_entry, hot_breaker, hot_entry] = v[..] else {
+            panic!("child for {cpus} CPUs printed {line:?}");
+        };
+        let before = 256 + ((cpus + 1).min(32) + 1) * 64;
+        println!(
+            "| {cpus} | {cold_breaker:.0} B | {hot_breaker:.0} B | {before} B | \
+             {cold_entry:.0} B | {hot_entry:.0} B | {} | {} |",
+            size(cold_entry * n as f64),
+            size(hot_entry * n as f64),
+        );
+    }
+}
+
+/// `bytes` in MB or GB (powers of ten), for the table.
+fn size(bytes: f64) -> String {
+    if bytes >= 1e9 {
+        format!("{:.2} GB", bytes / 1e9)
+    } else {
+        format!("{:.0} MB", bytes / 1e6)
+    }
 }

@@ -36,7 +36,7 @@
 use crossbeam_utils::Backoff;
 
 use crate::clock::Clock;
-use crate::counters::{self, Cells, Counter, Counters};
+use crate::counters::{self, Cells, Counter, Counters, Stripes};
 use crate::failpoints;
 use crate::sync::{self, AtomicU64, Ordering};
 use crate::transition::{self, Admission, Change, Limits, Operator, Role, Step, Ticket, View};
@@ -58,7 +58,8 @@ pub(crate) trait Observer {
 pub(crate) struct Engine {
     word: AtomicWord,
     stamp: AtomicStamp,
-    counters: Counters,
+    /// The counters' stripe table, allocated on the first contention (`crate::counters`).
+    stripes: Stripes,
     /// State changes since creation.
     transitions: AtomicU64,
     /// µs since the epoch of the last failure, plus one; 0 = never.
@@ -71,6 +72,9 @@ pub(crate) struct Engine {
     /// Whether calls are timed (`slow_call_duration` is set): a copy kept beside the word,
     /// so the hot path does not follow the config's pointer to learn it.
     timed: bool,
+    /// The counters' base line, written by one thread while the breaker is uncontended:
+    /// a line of its own (`Counters` is 64-byte aligned).
+    counters: Counters,
 }
 
 /// A rejection, before the facade dresses it with the breaker's name.
@@ -85,6 +89,7 @@ impl Engine {
         Engine {
             word: AtomicWord::new(Word::new(Phase::Closed, 0)),
             stamp: AtomicStamp::new(Stamp::NONE),
+            stripes: Stripes::new(),
             counters: Counters::new(),
             transitions: AtomicU64::new(0),
             last_failure: AtomicU64::new(0),
@@ -104,12 +109,12 @@ impl Engine {
     /// The calling thread's counter cells.
     #[inline]
     pub(crate) fn cells(&self) -> Cells<'_> {
-        self.counters.cells(counters::slot())
+        self.counters.cells(&self.stripes, counters::slot())
     }
 
-    /// The counters (for metrics).
-    pub(crate) fn counters(&self) -> &Counters {
-        &self.counters
+    /// The sum of `counter` over the base line and every stripe (for metrics).
+    pub(crate) fn sum(&self, counter: Counter) -> u64 {
+        self.counters.sum(&self.stripes, counter)
     }
 
     /// The clock.
@@ -457,7 +462,7 @@ impl Engine {
 
     /// Bytes of the counter stripes.
     pub(crate) fn heap_bytes(&self) -> usize {
-        self.counters.heap_bytes()
+        self.stripes.heap_bytes()
     }
 }
 
