@@ -218,7 +218,7 @@ impl CircuitBreaker {
     /// assert_eq!(breaker.metrics().failed_calls, 1);
     /// # Ok::<(), breakerbox::Error<String>>(())
     /// ```
-    #[inline]
+    #[inline(always)]
     pub fn call_classified<T, E, C, F>(&self, classify: C, f: F) -> Result<T, Error<E>>
     where
         C: FnOnce(&Result<T, E>) -> Outcome,
@@ -261,7 +261,7 @@ impl CircuitBreaker {
     /// permit.success();
     /// # Ok::<(), breakerbox::Rejected>(())
     /// ```
-    #[inline]
+    #[inline(always)]
     pub fn try_acquire(&self) -> Result<Permit<'_>, Rejected> {
         self.admit(self.engine.cells())
             .map(|t| Permit::new(self, t))
@@ -290,7 +290,7 @@ impl CircuitBreaker {
     }
 
     /// Admission, counted in `cells` (the calling thread's).
-    #[inline]
+    #[inline(always)]
     pub(crate) fn admit(&self, cells: Cells<'_>) -> Result<Ticket, Rejected> {
         self.engine
             .admit(cells, self.config.limits(), self)
@@ -303,7 +303,7 @@ impl CircuitBreaker {
     }
 
     /// Records `outcome` for `ticket`, timing it for the slow-call rule.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn finish(&self, cells: Cells<'_>, ticket: Ticket, outcome: Outcome) {
         let lim = self.config.limits();
         let slow = self.engine.timed()
@@ -335,7 +335,7 @@ impl CircuitBreaker {
     }
 
     /// The calling thread's counter cells.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn cells(&self) -> Cells<'_> {
         self.engine.cells()
     }

@@ -168,7 +168,7 @@ pub(crate) enum Cells<'a> {
 
 impl Cells<'_> {
     /// Adds one to `counter`.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn bump(self, counter: Counter) {
         match self {
             Cells::Owned(line) => {
@@ -199,7 +199,7 @@ impl Counters {
 
     /// The cells of the calling thread, whose slot is `slot` (from [`slot`]), in these
     /// counters and their `stripes`.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn cells<'a>(&'a self, stripes: &'a Stripes, slot: usize) -> Cells<'a> {
         // `slot as u64 + 1` never overflows (the largest slot is UNCLAIMED) and never equals
         // another thread's `meta`: slots are unique among live threads, and the sentinels

@@ -107,7 +107,7 @@ impl Engine {
     }
 
     /// The calling thread's counter cells.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn cells(&self) -> Cells<'_> {
         self.counters.cells(&self.stripes, counters::slot())
     }
@@ -124,7 +124,7 @@ impl Engine {
 
     /// Admission, counted in `cells`. Closed: one load of the word (plus a clock read when
     /// slow calls are timed), wait-free.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn admit(
         &self,
         cells: Cells<'_>,
@@ -172,7 +172,7 @@ impl Engine {
 
     /// Records a permit's outcome: counts it in `cells` (the recording thread's), then
     /// drives the state machine unless the outcome cannot change it. `slow` per P2.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn settle(
         &self,
         cells: Cells<'_>,

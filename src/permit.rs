@@ -65,7 +65,7 @@ pub struct Permit<'a> {
 }
 
 impl<'a> Permit<'a> {
-    #[inline]
+    #[inline(always)]
     pub(crate) fn new(breaker: &'a CircuitBreaker, ticket: Ticket) -> Permit<'a> {
         Permit { breaker, ticket }
     }
@@ -81,7 +81,7 @@ impl<'a> Permit<'a> {
     /// assert_eq!(breaker.metrics().consecutive_failures, 1);
     /// # Ok::<(), breakerbox::Rejected>(())
     /// ```
-    #[inline]
+    #[inline(always)]
     pub fn record_outcome(self, outcome: Outcome) {
         let (breaker, ticket) = (self.breaker, self.ticket);
         // The permit owns nothing to free: forgetting it only skips `Drop`, which would
@@ -100,7 +100,7 @@ impl<'a> Permit<'a> {
     /// assert_eq!(breaker.metrics().successful_calls, 1);
     /// # Ok::<(), breakerbox::Rejected>(())
     /// ```
-    #[inline]
+    #[inline(always)]
     pub fn success(self) {
         self.record_outcome(Outcome::Success);
     }
