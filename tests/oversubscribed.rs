@@ -148,10 +148,7 @@ fn oversubscribe(threads: usize, calls: u64) {
     assert!(all.failure > 0 && all.ignored > 0, "{all:?}");
     // Contended: the breaker allocated its stripe table, sized for 2 CPUs (3 owned + 2
     // shared stripes of 64 bytes).
-    assert_eq!(
-        breaker.footprint(),
-        std::mem::size_of::<CircuitBreaker>() + 5 * 64
-    );
+    assert_eq!(breaker.footprint(), uncontended() + 5 * 64);
 }
 
 #[test]
@@ -180,6 +177,12 @@ fn a_breaker_counted_by_one_thread_needs_no_table() {
         assert_eq!(alone.metrics().total_calls, tally.calls());
         assert_eq!(alone.metrics().successful_calls, tally.success);
     });
-    assert_eq!(alone.footprint(), std::mem::size_of::<CircuitBreaker>());
+    assert_eq!(alone.footprint(), uncontended());
     assert_eq!(busy.metrics().total_calls, 4_000);
+}
+
+/// `footprint()` of a breaker with no stripe table and no window: the breaker and its boxed
+/// config.
+fn uncontended() -> usize {
+    std::mem::size_of::<CircuitBreaker>() + std::mem::size_of::<breakerbox::Config>()
 }
