@@ -851,6 +851,14 @@ impl SharedStripe {
     }
 }
 
+/// Reads of an owned stripe before a reader gives up on it (a reset kept overlapping).
+#[cfg(not(loom))]
+const READ_TRIES: usize = 4;
+
+/// Under loom: one retry is enough to model it, and each one multiplies the interleavings.
+#[cfg(loom)]
+const READ_TRIES: usize = 2;
+
 #[derive(Debug)]
 struct Time {
     /// Bucket width `w` in µs.
@@ -903,7 +911,7 @@ impl Time {
         for stripe in self.owned.iter() {
             // A reset overlapping the read (once per bucket width per thread): retry a few
             // times, then leave the stripe out (a smaller count, never a larger one).
-            if let Some(s) = (0..4).find_map(|_| stripe.read(gen, epochs.clone())) {
+            if let Some(s) = (0..READ_TRIES).find_map(|_| stripe.read(gen, epochs.clone())) {
                 t.outcomes += s.outcomes;
                 t.failures += s.failures;
                 t.slow += s.slow;
