@@ -13,7 +13,10 @@
 //! Scenarios: `calls100_ok`, `calls100_mixed`, `time10s_ok`, `time10s_mixed` (as in
 //! `benches/window.rs`: a success without totals; one failure in ten with totals; time moves
 //! 10 µs per add). Divide the collected instructions by N; the loop's own counter, branch
-//! and `black_box` (a few instructions) are included.
+//! and `black_box` (a few instructions) are included. An optional third argument runs that
+//! many threads, each doing N adds on its own stripe id; the process's user CPU time
+//! divided by N × threads is the CPU cost per add under contention (robust to a loaded
+//! machine, unlike wall time).
 
 #[cfg(not(breakerbox_bench))]
 fn main() {
@@ -34,13 +37,13 @@ mod imp {
 
     use breakerbox::__window::Window;
 
-    /// The measured loop.
+    /// The measured loop, on stripe id `slot`.
     #[inline(never)]
-    pub fn run(w: &Window, mixed: bool, n: u64) -> u64 {
+    pub fn run(w: &Window, slot: usize, mixed: bool, n: u64) -> u64 {
         let mut wanted = 0;
         for i in 0..n {
             let fail = mixed && black_box(i) % 10 == 9;
-            wanted += u64::from(w.add(0, 1, fail, false, i * 10, fail).is_some());
+            wanted += u64::from(w.add(slot, 1, fail, false, i * 10, fail).is_some());
         }
         wanted
     }
@@ -49,7 +52,7 @@ mod imp {
         let args: Vec<String> = std::env::args().collect();
         let (Some(scenario), Some(n)) = (args.get(1), args.get(2).and_then(|n| n.parse().ok()))
         else {
-            eprintln!("usage: window_instructions <scenario> <n>");
+            eprintln!("usage: window_instructions <scenario> <n> [threads]");
             return ExitCode::FAILURE;
         };
         let (w, mixed) = match scenario.as_str() {
@@ -62,8 +65,16 @@ mod imp {
                 return ExitCode::FAILURE;
             }
         };
+        let threads: usize = args.get(3).and_then(|t| t.parse().ok()).unwrap_or(1);
         let start = std::time::Instant::now();
-        let wanted = run(black_box(&w), mixed, black_box(n));
+        // Each thread does `n` adds on its own stripe id (as `counters::slot()` would give).
+        let wanted: u64 = std::thread::scope(|s| {
+            let w = &w;
+            let handles: Vec<_> = (0..threads)
+                .map(|slot| s.spawn(move || run(black_box(w), slot, mixed, black_box(n))))
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).sum()
+        });
         let ns = start.elapsed().as_nanos() as f64 / n as f64;
         println!(
             "{scenario}: {n} adds ({ns:.1} ns each, wall clock), totals read {wanted} times, {:?}",
