@@ -55,7 +55,7 @@
 //!
 //! # Guarantees
 //!
-//! No `unsafe`; every method takes `&self`; queries never change a breaker; a transition
+//! The crate forbids `unsafe_code`; every method takes `&self`; queries never change a breaker; a transition
 //! happens once (one CAS wins), is counted once and notifies listeners once; a panic in a
 //! protected call records a failure and poisons nothing. The repository's README explains
 //! the packed word, the orderings and how the crate is tested and measured.
