@@ -8,10 +8,11 @@ use std::time::Duration;
 
 use crate::clock::Clock;
 use crate::counters::{Cells, Counter};
-use crate::engine::{Engine, Observer, Refusal, Window};
+use crate::engine::{Engine, Observer, Refusal};
 use crate::error::Name;
 use crate::listeners::Listeners;
 use crate::transition::{self, Change, Operator, Ticket};
+use crate::window::RateWindow;
 use crate::word::Phase;
 use crate::{
     Config, Error, Metrics, Mode, Outcome, OwnedPermit, Permit, Rejected, State, StateChange,
@@ -46,7 +47,7 @@ use crate::{
 pub struct CircuitBreaker {
     engine: Engine,
     /// The sliding window, allocated only when configured.
-    window: Option<Box<dyn Window>>,
+    window: Option<Box<RateWindow>>,
     reject_name: Name,
     name: Arc<str>,
     config: Box<Config>,
@@ -109,7 +110,7 @@ impl CircuitBreaker {
                 seed,
                 config.slow_call_duration().is_some(),
             ),
-            window: crate::rates::for_config(&config),
+            window: RateWindow::for_config(&config).map(Box::new),
             reject_name: Name::new(&name),
             name,
             config: Box::new(config),
@@ -446,7 +447,8 @@ impl CircuitBreaker {
         // P3 / P6: rates of the current closed window, once it holds its minimum.
         let (failure_rate, slow_call_rate) = match &self.window {
             Some(win) if closed => {
-                let (n, failures, slow) = win.totals(w.generation(), now);
+                let t = win.totals(w.generation(), now);
+                let (n, failures, slow) = (t.outcomes, t.failures, t.slow);
                 if n > 0 && n >= u64::from(lim.minimum_calls) {
                     let pct = |x: u64| x as f64 * 100.0 / n as f64;
                     (Some(pct(failures)), lim.slow_us.map(|_| pct(slow)))

@@ -40,6 +40,7 @@ use crate::counters::{self, Cells, Counter, Counters, Stripes};
 use crate::failpoints;
 use crate::sync::{self, AtomicU64, Ordering};
 use crate::transition::{self, Admission, Change, Limits, Operator, Role, Step, Ticket, View};
+use crate::window::RateWindow;
 use crate::word::{AtomicStamp, AtomicWord, Phase, Stamp, Word};
 use crate::{Outcome, State};
 
@@ -179,7 +180,7 @@ impl Engine {
         ticket: Ticket,
         (outcome, slow): (Outcome, bool),
         lim: &Limits,
-        window: Option<&dyn Window>,
+        window: Option<&RateWindow>,
         obs: &impl Observer,
     ) {
         let counter = match outcome {
@@ -215,7 +216,7 @@ impl Engine {
         outcome: Outcome,
         slow: bool,
         lim: &Limits,
-        window: Option<&dyn Window>,
+        window: Option<&RateWindow>,
         obs: &impl Observer,
     ) {
         // One clock read serves the whole record: the failure's timestamp, the window and
@@ -246,7 +247,7 @@ impl Engine {
                 // Totals are asked for on every outcome: with a time window a success can
                 // trip too, once older successes have left it (P3 read literally).
                 win.add(ticket.generation(), failure, slow, now, true)
-                    .and_then(|t| transition::rate_verdict(t.0, t.1, t.2, lim))
+                    .and_then(|t| transition::rate_verdict(t.outcomes, t.failures, t.slow, lim))
             }
             _ => None,
         };
@@ -464,22 +465,4 @@ impl Engine {
     pub(crate) fn heap_bytes(&self) -> usize {
         self.stripes.heap_bytes()
     }
-}
-
-/// The sliding window as the engine sees it (implemented by `crate::window`).
-pub(crate) trait Window: Send + Sync {
-    /// Enters one outcome of Closed generation `gen` at `now`; the totals (outcomes,
-    /// failures, slow) after it when `want` is set.
-    fn add(
-        &self,
-        gen: u64,
-        failure: bool,
-        slow: bool,
-        now: u64,
-        want: bool,
-    ) -> Option<(u64, u64, u64)>;
-    /// Totals of generation `gen` at `now`.
-    fn totals(&self, gen: u64, now: u64) -> (u64, u64, u64);
-    /// Bytes owned.
-    fn footprint(&self) -> usize;
 }

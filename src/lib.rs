@@ -85,7 +85,6 @@ mod listeners;
 pub mod metrics;
 mod observe;
 mod permit;
-mod rates;
 mod registry;
 mod state;
 mod sync;

@@ -241,6 +241,15 @@ enum Imp {
 }
 
 impl RateWindow {
+    /// The window `config` asks for, if any (allocated only then).
+    pub(crate) fn for_config(config: &crate::Config) -> Option<RateWindow> {
+        let kind = match config.sliding_window()? {
+            crate::Window::Calls(n) => Kind::Calls(n),
+            crate::Window::Time(d) => Kind::Time(crate::clock::to_us(d)),
+        };
+        Some(RateWindow::new(kind))
+    }
+
     /// An empty window of `kind`.
     ///
     /// # Panics
