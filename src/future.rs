@@ -129,7 +129,22 @@ where
 }
 
 /// The classifier of [`CircuitBreaker::call_future`] and
-/// [`CircuitBreaker::call_future_owned`]: every `Err` is a failure.
+/// [`CircuitBreaker::call_future_owned`]: every `Err` is a failure. Named so that the
+/// future's type can be written out (in a struct field, say).
+///
+/// # Examples
+///
+/// ```
+/// use breakerbox::{CallFuture, CircuitBreaker, ErrorsFail};
+/// use std::future::Ready;
+///
+/// struct Pending<'a> {
+///     fut: CallFuture<&'a CircuitBreaker, Ready<Result<u8, ()>>, ErrorsFail<u8, ()>>,
+/// }
+/// let breaker = CircuitBreaker::new("named");
+/// let p = Pending { fut: breaker.call_future(std::future::ready(Ok(3))) };
+/// assert_eq!(futures::executor::block_on(p.fut).unwrap(), 3);
+/// ```
 pub type ErrorsFail<T, E> = fn(&Result<T, E>) -> Outcome;
 
 /// `call_future`'s classifier: every `Err` is a failure.

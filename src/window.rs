@@ -653,12 +653,14 @@ impl OwnedStripe {
             self.reset(held != gen, gen, epoch);
         }
         if !failure {
+            // Relaxed: this thread is the cell's only writer (an owned stripe).
             let head = bucket[0].load(Ordering::Relaxed);
             // Relaxed: published by the Release store of the tail if slow; a success alone
             // publishes nothing else.
             bucket[0].store(inc_low(head), Ordering::Relaxed);
         }
         if failure || slow {
+            // Relaxed: this thread is the cell's only writer (an owned stripe).
             let mut tail = bucket[1].load(Ordering::Relaxed);
             if failure {
                 tail = inc_low(tail);
