@@ -142,8 +142,36 @@ impl Engine {
         self.admit_slow(w, cells, lim, obs)
     }
 
+    /// Admission off the closed path. An open period that is published and not over
+    /// rejects here from the word, the stamp and one clock read (protocol step 2, in that
+    /// order), without the CAS loop: `transition::open_refusal` says when that is exactly
+    /// what `transition::acquire` would decide.
     #[inline(never)]
     fn admit_slow(
+        &self,
+        w: Word,
+        cells: Cells<'_>,
+        lim: &Limits,
+        obs: &impl Observer,
+    ) -> Result<Ticket, Refusal> {
+        if w.phase() == Phase::Open {
+            let stamp = self.stamp.load();
+            let now = self.clock.now_us();
+            if let Some(left) = transition::open_refusal(w, stamp, now, lim) {
+                cells.bump(Counter::Rejected);
+                return Err(Refusal {
+                    state: State::Open,
+                    retry_after_us: Some(left),
+                });
+            }
+        }
+        self.admit_drive(w, cells, lim, obs)
+    }
+
+    /// Admission through the CAS loop: HalfOpen, an ended or unpublished open period,
+    /// Isolated, dry run.
+    #[inline(never)]
+    fn admit_drive(
         &self,
         w: Word,
         cells: Cells<'_>,
@@ -236,6 +264,16 @@ impl Engine {
         }
         if ticket.role() == Role::Probe && outcome == Outcome::Success && !slow {
             return self.probe_success(ticket, lim, obs);
+        }
+        // Without a window, a closed outcome that only moves the streak is one CAS of the
+        // word (`transition::closed_streak` is `record`'s step for it, property-tested);
+        // if the word moved meanwhile, the loop below decides afresh.
+        if window.is_none() {
+            if let Some(next) = transition::closed_streak(w, ticket, outcome, lim) {
+                if next == w || self.word.compare_exchange_weak(w, next).is_ok() {
+                    return;
+                }
+            }
         }
         // P2: outcomes of the current Closed generation enter the window, then its verdict
         // is an input of the step.

@@ -401,6 +401,46 @@ pub(crate) fn acquire(v0: View, now: u64, lim: &Limits, seed: u64) -> Step<Admis
     Step::at(v0.word, v, changes, result)
 }
 
+/// The open path's shortcut: `Some(µs left)` exactly when [`acquire`] on the view of `w`
+/// and `stamp` at `now` would reject with `Rejected { state: Open, retry_after_us:
+/// Some(left) }` and change nothing: an Open word whose period is published (the stamp is
+/// of its generation) and has not ended, outside dry run. `None`: let [`acquire`] decide.
+/// Property-tested against [`acquire`] (`the_open_shortcut_agrees_with_acquire`).
+#[inline]
+pub(crate) fn open_refusal(w: Word, stamp: Stamp, now: u64, lim: &Limits) -> Option<u64> {
+    let refuses = w.phase() == Phase::Open
+        && !lim.dry_run
+        && stamp.generation() == w.generation()
+        && now < stamp.deadline();
+    refuses.then(|| stamp.deadline() - now)
+}
+
+/// The closed path's shortcut for an outcome without a window verdict: the word after a
+/// Closed-role outcome of the word's own generation when all it changes is the failure
+/// streak (a success clears it, a failure below the consecutive threshold adds one, an
+/// ignored call keeps it). `None`: let [`record`] decide (another generation or role, a
+/// disabled breaker, a failure that trips). Never reads the time. Property-tested against
+/// [`record`] (`the_closed_shortcut_agrees_with_record`).
+#[inline]
+pub(crate) fn closed_streak(w: Word, t: Ticket, outcome: Outcome, lim: &Limits) -> Option<Word> {
+    if w.phase() != Phase::Closed
+        || w.disabled()
+        || t.role() != Role::Closed
+        || w.generation() != t.generation()
+    {
+        return None;
+    }
+    match outcome {
+        Outcome::Success => Some(w.with_count(0)),
+        Outcome::Ignored => Some(w),
+        Outcome::Failure => {
+            let streak = w.count() + 1;
+            let trips = lim.consecutive && streak >= lim.failure_threshold;
+            (!trips).then(|| w.with_count(streak))
+        }
+    }
+}
+
 /// A permit's outcome is recorded at `now`; `slow` per P2; `verdict` is the sliding
 /// window's (P3), computed by the caller after entering this outcome, `None` without one.
 ///
@@ -1122,6 +1162,51 @@ mod tests {
             let t = Ticket::closed(v.word.generation(), 0);
             if v.word.phase() == Phase::Closed {
                 prop_assert_eq!(record(v, t, Outcome::Ignored, false, None, now, &l, SEED).next, v.word);
+            }
+        }
+
+        /// The engine rejects from the word and the stamp alone when this shortcut says so;
+        /// it must be exactly what `acquire` decides.
+        #[test]
+        fn the_open_shortcut_agrees_with_acquire(v in any_view(), stamp_gen_off in 0u64..3, now in 0u64..6_000, edge in 0u64..4, dry: bool, f in 1u32..5, s in 1u32..5, h in 1u32..5) {
+            // Half the cases at the deadline's edge: a microsecond before, at, just after.
+            let now = if edge < 3 { (v.stamp.deadline() + edge).saturating_sub(1) } else { now };
+            let l = Limits { dry_run: dry, ..lim(f, s, h) };
+            // The stamp as loaded: the period's own (published) or an older one (not yet).
+            let stamp = if stamp_gen_off == 0 && v.published { v.stamp } else {
+                Stamp::new(v.word.generation().saturating_sub(stamp_gen_off.max(1)), v.stamp.deadline(), 0)
+            };
+            let resolved = View::resolve(v.word, stamp, now, &l, SEED);
+            let step = acquire(resolved, now, &l, SEED);
+            match open_refusal(v.word, stamp, now, &l) {
+                Some(left) => {
+                    prop_assert_eq!(step.result, Admission::Rejected { state: State::Open, retry_after_us: Some(left) });
+                    prop_assert_eq!(step.next, v.word);
+                    prop_assert!(step.stamp.is_none());
+                }
+                None => prop_assert!(
+                    v.word.phase() != Phase::Open || dry || stamp.generation() != v.word.generation() || now >= stamp.deadline()
+                ),
+            }
+        }
+
+        /// The engine installs this shortcut's word without calling `record`; it must be
+        /// exactly `record`'s step, and a step with no transition, at any time.
+        #[test]
+        fn the_closed_shortcut_agrees_with_record(v in any_view(), o in any_outcome(), stale: bool, probe: bool, slow: bool, disabled: bool, consecutive: bool, now in 0u64..6_000, f in 1u32..5) {
+            let l = Limits { consecutive, ..lim(f, 1, 1) };
+            let w = if disabled && v.word.phase() == Phase::Closed { v.word.with_disabled() } else { v.word };
+            let v = View { word: w, ..v };
+            let g = if stale { w.generation() - 1 } else { w.generation() };
+            let t = Ticket::new(g, if probe { Role::Probe } else { Role::Closed }, 0);
+            if let Some(next) = closed_streak(w, t, o, &l) {
+                let step = record(v, t, o, slow, None, now, &l, SEED);
+                prop_assert_eq!(step.next, next);
+                prop_assert!(step.stamp.is_none());
+                prop_assert_eq!(step.changes.len(), 0);
+            } else {
+                let plain = w.phase() == Phase::Closed && !w.disabled() && !stale && !probe;
+                prop_assert!(!plain || (o == Outcome::Failure && consecutive && w.count() + 1 >= f));
             }
         }
 
