@@ -9,7 +9,8 @@
 //!   (`sliding_window_duration(10 s)`), `failure_rate_threshold(0.5)`,
 //!   `minimum_number_of_calls(20)`, open for an hour. It is a tower `Service` with no
 //!   synchronous API for admission or outcomes, so each call is `poll_ready` + `call` + the
-//!   returned future polled with a no-op waker (see [`Tower`]).
+//!   returned future polled: once with one thread (it is ready at once), again after the
+//!   tokio lock's wake-up when the other thread held it (see [`Tower`]).
 //!
 //! Groups: `rate_closed_ok` (every call succeeds) and `rate_closed_mixed` (one call in ten
 //! fails: 10 %, below every threshold, so all stay closed), each at 1 and 2 threads (the
@@ -20,8 +21,9 @@
 use std::cell::RefCell;
 use std::future::{Future, Ready};
 use std::hint::black_box;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::task::{Context, Poll, Waker};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll, Wake, Waker};
 use std::time::Duration;
 
 use breakerbox::{CircuitBreaker, Config, Window};
@@ -178,15 +180,17 @@ type TowerService = trcb::CircuitBreaker<Echo, trcb::DefaultClassifier>;
 /// for admission or record an outcome (`Circuit` and its `try_acquire` / `record_*` are
 /// private; the handle only reads the state and forces it), so a call is what a tower user
 /// pays: `poll_ready` (closed: one `Acquire` load, then `Echo`'s readiness), `call` (two
-/// `Arc` clones and one boxed `async` block) and the future polled with
-/// `std::task::Waker::noop()` until ready. That future locks the circuit's
-/// `tokio::sync::Mutex` to admit, reads `Instant::now()` around the inner call, and locks it
-/// again to record; admitting and recording each build an event (a clone of the breaker's
-/// name `String`, one more `Instant::now()`) even with no listener. With one thread the lock is always free and the future is ready at its
-/// first poll ([`Tower::check`] asserts it); with two threads the lock can be held by the
-/// other thread, the future is `Pending` (queued on tokio's semaphore, which hands the lock
-/// over on release), and it is polled again in a spin loop: the cheapest executor there is
-/// (a real one would park the task and be woken), so the peer is not charged for one.
+/// `Arc` clones and one boxed `async` block) and the future polled until ready (see
+/// [`drive`]). That future locks the circuit's `tokio::sync::Mutex` to admit, reads
+/// `Instant::now()` around the inner call, and locks it again to record; admitting and
+/// recording each build an event (a clone of the breaker's name `String`, one more
+/// `Instant::now()`) even with no listener. With one thread the lock is always free and the
+/// future is ready at its first poll ([`Tower::check`] asserts it), so the executor is one
+/// poll. With two threads the other thread can hold the lock: the future is `Pending`,
+/// queued on tokio's semaphore, which hands the lock over on release and wakes the waker.
+/// The executor then waits for that wake-up (spinning on a flag, yielding the core after a
+/// while) and polls again, as any executor does; it never parks, so the peer is not charged
+/// for a real executor's sleep and wake-up.
 ///
 /// Two differences from the other implementations' harness, both against this peer by at
 /// most a few ns: tower services are `&mut self`, so each thread keeps its own clone of the
@@ -208,9 +212,32 @@ static NEXT_TOWER_ID: AtomicU64 = AtomicU64::new(0);
 /// Touched only when `Pending`.
 static PENDING: AtomicU64 = AtomicU64::new(0);
 
+/// A thread's service and its executor's waker.
+struct Slot {
+    /// The [`Tower::id`] this service was made for.
+    id: u64,
+    service: TowerService,
+    woken: Arc<Woken>,
+    waker: Waker,
+}
+
 thread_local! {
-    /// This thread's service: the `Tower::id` it was made for, and the service.
-    static SERVICE: RefCell<Option<(u64, TowerService)>> = const { RefCell::new(None) };
+    static SERVICE: RefCell<Option<Slot>> = const { RefCell::new(None) };
+}
+
+/// The executor's waker: a flag, set when tokio's semaphore hands the lock to the waiting
+/// future.
+struct Woken(AtomicBool);
+
+impl Wake for Woken {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+    fn wake_by_ref(self: &Arc<Self>) {
+        // Release: pairs with the waiting thread's Acquire load (tokio's own lock orders the
+        // hand-off of the circuit; this only ends the wait).
+        self.0.store(true, Ordering::Release);
+    }
 }
 
 impl Tower {
@@ -239,13 +266,19 @@ impl Tower {
         let outcome = op();
         SERVICE.with(|slot| {
             let mut slot = slot.borrow_mut();
-            if !matches!(&*slot, Some((id, _)) if *id == self.id) {
-                *slot = Some((self.id, self.layer.layer_fn(Echo)));
+            if !matches!(&*slot, Some(s) if s.id == self.id) {
+                let woken = Arc::new(Woken(AtomicBool::new(false)));
+                *slot = Some(Slot {
+                    id: self.id,
+                    service: self.layer.layer_fn(Echo),
+                    waker: Waker::from(Arc::clone(&woken)),
+                    woken,
+                });
             }
-            let Some((_, service)) = &mut *slot else {
+            let Some(slot) = &mut *slot else {
                 unreachable!("the slot was just filled")
             };
-            drive(service, outcome)
+            drive(slot, outcome)
         })
     }
 
@@ -281,21 +314,20 @@ impl Tower {
     }
 }
 
-/// One call through a tower service: `poll_ready`, `call`, the future polled with a no-op
-/// waker until ready (see [`Tower`]).
+/// One call through a tower service: `poll_ready`, `call`, the future polled until ready.
+/// When it is `Pending` (two threads, the circuit's lock held by the other), waits for the
+/// wake-up before polling again: polling a queued tokio lock without one takes the lock's
+/// wait-queue mutex each time, against the thread that is releasing it.
 #[inline(always)]
-fn drive(
-    service: &mut TowerService,
-    outcome: Result<u64, ()>,
-) -> Result<u64, trcb::CircuitBreakerError<()>> {
-    let mut cx = Context::from_waker(Waker::noop());
+fn drive(slot: &mut Slot, outcome: Result<u64, ()>) -> Result<u64, trcb::CircuitBreakerError<()>> {
+    let mut cx = Context::from_waker(&slot.waker);
     // Closed: one atomic load, then `Echo`'s readiness. (Open, it is ready too: the rejection
     // is then the future's output.)
     assert!(
-        matches!(service.poll_ready(&mut cx), Poll::Ready(Ok(()))),
+        matches!(slot.service.poll_ready(&mut cx), Poll::Ready(Ok(()))),
         "tower-resilience: poll_ready was not ready"
     );
-    let mut future = service.call(outcome);
+    let mut future = slot.service.call(outcome);
     let mut waited = false;
     loop {
         match future.as_mut().poll(&mut cx) {
@@ -306,7 +338,18 @@ fn drive(
                     // Relaxed: a statistic read after the threads were joined.
                     PENDING.fetch_add(1, Ordering::Relaxed);
                 }
-                std::hint::spin_loop();
+                let mut spins = 0u32;
+                // Acquire: pairs with `Woken::wake_by_ref`.
+                while !slot.woken.0.load(Ordering::Acquire) {
+                    if spins < 128 {
+                        spins += 1;
+                        std::hint::spin_loop();
+                    } else {
+                        std::thread::yield_now();
+                    }
+                }
+                // Relaxed: no other wake-up comes before the next poll registers again.
+                slot.woken.0.store(false, Ordering::Relaxed);
             }
         }
     }
