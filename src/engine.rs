@@ -155,7 +155,10 @@ impl Engine {
         obs: &impl Observer,
     ) -> Result<Ticket, Refusal> {
         if w.phase() == Phase::Open {
+            // The same failpoints as `view`: a test can stall this reader between its loads.
+            failpoints::hit("view.after_word");
             let stamp = self.stamp.load();
+            failpoints::hit("view.after_stamp");
             let now = self.clock.now_us();
             if let Some(left) = transition::open_refusal(w, stamp, now, lim) {
                 cells.bump(Counter::Rejected);
