@@ -21,7 +21,12 @@
 //!    started (`View::resolve`): an Open period rejects with its full length, a HalfOpen
 //!    period's further probe slots count as taken. Nobody ever blocks on a descheduled
 //!    winner. The argument that no stale stamp is ever installed is in [`crate::word`].
-//! 5. A probe's success counts in the stamp first (a 128-bit CAS of the same generation),
+//! 5. Two shortcuts skip the loop, each a pure function property-tested against the full
+//!    step: a published open period that has not ended rejects from the word, the stamp
+//!    and one clock read ([`transition::open_refusal`]); a closed outcome that only moves
+//!    the failure streak, without a window, is one CAS of the word
+//!    ([`transition::closed_streak`]; if the word moved, the loop decides afresh).
+//! 6. A probe's success counts in the stamp first (a 128-bit CAS of the same generation),
 //!    then frees its slot or closes the breaker with a CAS of the word.
 //!
 //! # Orderings
