@@ -85,7 +85,9 @@ impl CircuitBreaker {
     }
 
     /// A breaker reading time from `clock`; pass [`quanta::Clock::mock`] in tests to step
-    /// time by hand.
+    /// time by hand. With [`ClockPrecision::Coarse`](crate::ClockPrecision::Coarse) in
+    /// `config` it reads `clock.recent()`: the process's coarse time for a real clock, the
+    /// mock's value for a mock (so mocked tests stay deterministic).
     ///
     /// # Examples
     ///
@@ -106,7 +108,7 @@ impl CircuitBreaker {
         let seed = config.jitter_seed().unwrap_or_else(random_seed);
         CircuitBreaker {
             engine: Engine::new(
-                Clock::new(clock),
+                Clock::new(clock, config.clock_precision()),
                 seed,
                 config.slow_call_duration().is_some(),
             ),
