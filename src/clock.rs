@@ -5,37 +5,43 @@
 //! [`quanta::Clock::mock`] in tests. Microseconds in the 52-bit deadline field give a horizon
 //! of 142 years (see [`crate::word`]); a `u64` of them would last 584,000 years.
 //!
-//! # Two sources behind one `now_us`
+//! # The coarse clock
 //!
-//! A breaker built with [`ClockPrecision::Precise`] (the default) reads the hardware clock
-//! on every call of [`Clock::now_us`]. One built with [`ClockPrecision::Coarse`] reads
-//! quanta's process-wide *recent* time instead ([`quanta::Clock::recent`]: one atomic load,
-//! no `rdtsc`, no scaling), which one background thread of this module, `breakerbox-tick`,
-//! refreshes every interval with [`quanta::set_recent`]. The callers (the engine) see one
-//! function; the choice is one branch on a field that never changes, so the precise path
-//! costs what it cost before plus that predictable branch.
+//! A breaker built by `new` / `with_config` (and so by the registry) with
+//! [`ClockPrecision::Coarse`] reads the process's *coarse clock* instead of the TSC: a
+//! `quanta::Clock` whose every read is one atomic load of a value that one background thread
+//! of this module, `breakerbox-tick`, advances every interval to the TSC clock's time (in
+//! the same units: its `now()` is comparable with `quanta::Instant::now()`, and lags it by up
+//! to one interval). The
+//! breaker's code is the same: [`Clock::now_us`] has no branch for it, so the precise path
+//! costs exactly what it cost before (the choice is made once, at construction, by picking
+//! the `quanta::Clock`).
 //!
-//! Units: `raw()` is in the clock source's ticks and needs `delta_as_nanos` to scale;
-//! `recent()` is already in reference nanoseconds (the scaled `now()`), so a coarse breaker
-//! keeps its epoch as a `recent()` reading and subtracts `Instant`s. With a mock clock,
-//! `raw()`, `now()` and `recent()` all return the mock's value, so a coarse breaker on a mock
-//! is exactly as deterministic as a precise one.
+//! The coarse clock is a [`quanta::Clock::mock`] driven by that thread: quanta's only clock
+//! whose reads load a value we set (`raw()` is the mock's value, `delta_as_nanos` a plain
+//! subtraction: no `rdtsc`, no scaling). Not quanta's own coarse time
+//! ([`quanta::Clock::recent`] with a [`quanta::Upkeep`] thread), because:
+//! * reading `recent()` needs its own branch in `now_us` (its epoch is in other units than
+//!   `raw()`'s), and that branch made LLVM stop inlining the engine's `view` into the
+//!   rejection path: 30 instructions more on every *precise* rejection, measured;
+//! * only one `Upkeep` may run per process, so another crate may own it, at an interval we
+//!   cannot know, and may stop it at any time: its recent time then freezes, and a breaker
+//!   reading it would stay open for ever. Our thread is ours, and leaves quanta's recent
+//!   time (and anybody's `Upkeep`) alone.
 //!
-//! # The clock thread
+//! # The thread
 //!
 //! * Started by the first breaker whose config asks for a coarse clock (never by any other),
 //!   once per process, never stopped; it sleeps between ticks (`park_timeout`).
 //! * Its interval is the smallest any coarse breaker has asked for: a breaker asking for a
 //!   shorter one shortens it at once (the thread is woken and re-reads it); it never grows
 //!   back when breakers are dropped.
-//! * It writes quanta's global recent time rather than running a [`quanta::Upkeep`]: only
-//!   one `Upkeep` may run per process, another crate may already own it (its interval unknown
-//!   to us) and may stop it at any time, which would freeze a coarse breaker's time and keep
-//!   it open for ever. Writing with `set_recent` works next to any `Upkeep`, which still
-//!   starts and stops as its owner likes (both write fresh readings of the same clock).
-//! * If the thread cannot be spawned (the OS refuses a thread, or a target without threads),
-//!   the breaker falls back to the precise clock, silently and without a panic; the next
-//!   coarse breaker tries again. [`coarse_clock_interval`] tells whether it runs.
+//! * It is the clock's only writer, and it never moves it back, so the coarse time is
+//!   monotonic, and never ahead of the TSC clock (every value is an earlier TSC reading).
+//! * If it cannot be spawned (the OS refuses a thread, or a target without threads), the
+//!   breaker falls back to the TSC clock, silently and without a panic; the next coarse
+//!   breaker tries again. [`coarse_clock_interval`] tells whether it runs.
+//! * `with_clock` reads the clock it is given, whatever the precision: a mock stays a mock.
 //!
 //! # What a coarse reading costs in accuracy
 //!
@@ -45,7 +51,7 @@
 //! one interval, plus the thread's wake-up delay and the microsecond rounding;
 //! `Rejected::retry_after` is accurate to the same bound.
 
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::thread::{self, Thread};
 use std::time::{Duration, SystemTime};
 
@@ -58,34 +64,32 @@ pub(crate) fn shared() -> quanta::Clock {
     CLOCK.get_or_init(quanta::Clock::new).clone()
 }
 
+/// The clock of a breaker built without an injected one: the TSC clock, or for
+/// [`ClockPrecision::Coarse`] the process's coarse clock (starting its thread, or
+/// shortening its interval), or the TSC clock if the thread cannot be spawned.
+pub(crate) fn for_precision(precision: ClockPrecision) -> quanta::Clock {
+    match precision {
+        ClockPrecision::Precise => shared(),
+        ClockPrecision::Coarse(interval) => coarse::request(interval).unwrap_or_else(shared),
+    }
+}
+
 /// The breaker's time source.
 #[derive(Clone, Debug)]
 pub(crate) struct Clock {
     inner: quanta::Clock,
-    /// Where readings come from, with the reading at creation (time 0) in that source's
-    /// units.
-    source: Source,
+    /// The raw reading at creation: time 0.
+    epoch: u64,
     /// Wall-clock time at creation, µs since the Unix epoch, for `Metrics`' `SystemTime`s.
     wall_us: u64,
 }
 
-/// A breaker's source of time, fixed at creation.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Source {
-    /// `inner.raw()` on every read; `epoch` is a raw reading (source ticks).
-    Precise { epoch: u64 },
-    /// `inner.recent()` on every read; `epoch` is a recent reading (reference nanoseconds).
-    Coarse { epoch: quanta::Instant },
-}
-
 impl Clock {
-    /// A clock reading `inner` as `precision` asks: a coarse one starts the process's clock
-    /// thread (or, if it cannot start, falls back to precise reads).
-    pub(crate) fn new(inner: quanta::Clock, precision: ClockPrecision) -> Clock {
-        let source = source(&inner, precision, ticker::request);
+    pub(crate) fn new(inner: quanta::Clock) -> Clock {
+        let epoch = inner.raw();
         Clock {
             inner,
-            source,
+            epoch,
             wall_us: SystemTime::now()
                 .duration_since(SystemTime::UNIX_EPOCH)
                 .map_or(0, to_us),
@@ -95,49 +99,13 @@ impl Clock {
     /// Microseconds since the epoch (rounded down).
     #[inline]
     pub(crate) fn now_us(&self) -> u64 {
-        match self.source {
-            Source::Precise { epoch } => self.inner.delta_as_nanos(epoch, self.inner.raw()) / 1_000,
-            Source::Coarse { epoch } => since_us(self.inner.recent(), epoch),
-        }
-    }
-
-    /// Whether readings come from the coarse clock (false also after a fallback).
-    #[cfg(test)]
-    fn is_coarse(&self) -> bool {
-        matches!(self.source, Source::Coarse { .. })
+        self.inner.delta_as_nanos(self.epoch, self.inner.raw()) / 1_000
     }
 
     /// The wall-clock time of a breaker time.
     pub(crate) fn system_time(&self, us: u64) -> SystemTime {
         SystemTime::UNIX_EPOCH + Duration::from_micros(self.wall_us.saturating_add(us))
     }
-}
-
-/// The source `precision` asks for, with its epoch read now: coarse only if `start` (which
-/// starts or shortens the clock thread) succeeded. The epoch is read after the start, so a
-/// coarse epoch is a fresh reading, never the stale or zero value from before the thread ran.
-fn source(
-    inner: &quanta::Clock,
-    precision: ClockPrecision,
-    start: impl FnOnce(Duration) -> bool,
-) -> Source {
-    match precision {
-        ClockPrecision::Coarse(interval) if start(interval) => Source::Coarse {
-            epoch: inner.recent(),
-        },
-        ClockPrecision::Coarse(_) | ClockPrecision::Precise => {
-            Source::Precise { epoch: inner.raw() }
-        }
-    }
-}
-
-/// Whole microseconds from `epoch` to `now`, rounded down; 0 if `now` is earlier (a
-/// reading written by another `set_recent` caller may be a little older than ours).
-#[inline]
-fn since_us(now: quanta::Instant, epoch: quanta::Instant) -> u64 {
-    let d = now.saturating_duration_since(epoch);
-    // No overflow: at most u64::MAX ns, i.e. 1.8e10 s, times 1e6 is 1.8e16 < 2^64.
-    d.as_secs() * 1_000_000 + u64::from(d.subsec_micros())
 }
 
 /// A duration in whole microseconds, rounded up. The clock is read rounded down, so with
@@ -170,11 +138,40 @@ pub(crate) fn to_us(d: Duration) -> u64 {
 /// # Ok::<(), breakerbox::ConfigError>(())
 /// ```
 pub fn coarse_clock_interval() -> Option<Duration> {
-    ticker::interval()
+    coarse::interval()
 }
 
-/// The clock thread (see the module docs).
-mod ticker {
+/// The process's coarse clock, if its thread runs (see [`coarse_clock_interval`]): the clock
+/// every breaker built with [`ClockPrecision::Coarse`] reads. Its `now()` is the time of
+/// [`quanta::Clock::now`], as of the thread's last tick (never ahead of it, at most one
+/// interval plus the thread's wake-up delay behind); a read is one atomic load.
+///
+/// For [`CircuitBreaker::with_clock`](crate::CircuitBreaker::with_clock), or to see the time
+/// coarse breakers see.
+///
+/// # Examples
+///
+/// ```
+/// use breakerbox::{quanta, CircuitBreaker, ClockPrecision, Config};
+/// use std::time::Duration;
+///
+/// let coarse = Config::builder()
+///     .clock_precision(ClockPrecision::Coarse(Duration::from_millis(1)))
+///     .build()?;
+/// let _first = CircuitBreaker::with_config("first", coarse.clone());
+/// if let Some(clock) = breakerbox::coarse_clock() {
+///     assert!(clock.now() <= quanta::Instant::now());
+///     // The same clock, injected: no second thread.
+///     let _second = CircuitBreaker::with_clock("second", coarse, clock);
+/// }
+/// # Ok::<(), breakerbox::ConfigError>(())
+/// ```
+pub fn coarse_clock() -> Option<quanta::Clock> {
+    coarse::clock()
+}
+
+/// The coarse clock and its thread (see the module docs).
+mod coarse {
     use super::*;
 
     /// The running thread, `None` until the first coarse breaker starts it. A lock, not an
@@ -183,11 +180,13 @@ mod ticker {
     /// outside any loom model, like `shared()`'s `OnceLock`.
     static TICKER: Mutex<Option<Ticker>> = Mutex::new(None);
 
-    /// The running thread and the interval it sleeps between ticks.
+    /// The running thread, the interval it sleeps between ticks and the clock it drives.
     #[derive(Debug)]
     struct Ticker {
         interval: Duration,
         thread: Thread,
+        /// The coarse clock handed to breakers (a clone shares the driven value).
+        clock: quanta::Clock,
     }
 
     fn lock() -> MutexGuard<'static, Option<Ticker>> {
@@ -195,9 +194,9 @@ mod ticker {
         TICKER.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Starts the thread at `interval`, or shortens a running thread's interval to it;
-    /// false if the thread cannot be spawned.
-    pub(super) fn request(interval: Duration) -> bool {
+    /// The coarse clock, its thread started at `interval` or a running thread's interval
+    /// shortened to it; `None` if the thread cannot be spawned.
+    pub(super) fn request(interval: Duration) -> Option<quanta::Clock> {
         let mut slot = lock();
         if let Some(ticker) = slot.as_mut() {
             if interval < ticker.interval {
@@ -205,26 +204,27 @@ mod ticker {
                 // Wake it so that it ticks now and sleeps the new interval from here on.
                 ticker.thread.unpark();
             }
-            return true;
+            return Some(ticker.clock.clone());
         }
-        let clock = shared();
-        // Fresh now, before the caller reads its epoch (the thread's first tick may come
-        // later, and anything older, or 0 if nothing ever wrote it, would be a wrong epoch).
-        quanta::set_recent(clock.now());
+        let source = shared();
+        let (clock, driven) = quanta::Clock::mock();
+        // `quanta::Instant` keeps its nanoseconds private: a fresh mock's `now()` is the
+        // instant 0, and the nanoseconds of an instant are its distance from it.
+        let zero = clock.now();
+        // Fresh before the first breaker reads its epoch from it.
+        tick(&source, zero, &driven);
         let spawned = thread::Builder::new()
             .name("breakerbox-tick".into())
-            .spawn(move || run(&clock));
-        match spawned {
-            Ok(handle) => {
-                // The handle is dropped: the thread is detached and runs until the process ends.
-                *slot = Some(Ticker {
-                    interval,
-                    thread: handle.thread().clone(),
-                });
-                true
-            }
-            Err(_) => false,
-        }
+            .spawn(move || run(&source, zero, &driven));
+        // Failed: the error says only that the OS refused; the breaker falls back.
+        let handle = spawned.ok()?;
+        // The handle is dropped: the thread is detached and runs until the process ends.
+        *slot = Some(Ticker {
+            interval,
+            thread: handle.thread().clone(),
+            clock: clock.clone(),
+        });
+        Some(clock)
     }
 
     /// The thread's interval, if it runs.
@@ -232,14 +232,32 @@ mod ticker {
         lock().as_ref().map(|t| t.interval)
     }
 
-    /// The thread's body: publish the time, sleep the current interval, for ever. Its first
-    /// `lock` waits until `request` has stored its `Ticker`.
-    fn run(clock: &quanta::Clock) {
+    /// The coarse clock, if the thread runs.
+    pub(super) fn clock() -> Option<quanta::Clock> {
+        lock().as_ref().map(|t| t.clock.clone())
+    }
+
+    /// The thread's body: tick, sleep the current interval, for ever. Its first `lock`
+    /// waits until `request` has stored its `Ticker`.
+    fn run(source: &quanta::Clock, zero: quanta::Instant, driven: &Arc<quanta::Mock>) {
         loop {
-            quanta::set_recent(clock.now());
+            tick(source, zero, driven);
             let interval = interval().unwrap_or(crate::Config::MAX_COARSE_INTERVAL);
             // May return early (an `unpark`, or spuriously): one tick more, harmless.
             thread::park_timeout(interval);
+        }
+    }
+
+    /// Advances `driven` to `source`'s time now (nanoseconds since the instant `zero`);
+    /// never back (two TSC reads on two cores may disagree by a little). Only the thread
+    /// calls it (and `request`, before the thread exists), so read-then-increment does not
+    /// race.
+    pub(super) fn tick(source: &quanta::Clock, zero: quanta::Instant, driven: &quanta::Mock) {
+        let since_zero = source.now().saturating_duration_since(zero);
+        let target = u64::try_from(since_zero.as_nanos()).unwrap_or(u64::MAX);
+        let current = driven.value();
+        if target > current {
+            driven.increment(target - current);
         }
     }
 }
@@ -248,15 +266,11 @@ mod ticker {
 mod tests {
     use super::*;
 
-    fn precise(inner: quanta::Clock) -> Clock {
-        Clock::new(inner, ClockPrecision::Precise)
-    }
-
     #[test]
     fn mock_time_is_relative_to_creation() {
         let (inner, mock) = quanta::Clock::mock();
         mock.increment(Duration::from_secs(5));
-        let clock = precise(inner);
+        let clock = Clock::new(inner);
         assert_eq!(clock.now_us(), 0);
         mock.increment(Duration::from_micros(1_500));
         assert_eq!(clock.now_us(), 1_500);
@@ -272,105 +286,60 @@ mod tests {
         assert_eq!(to_us(Duration::MAX), u64::MAX);
     }
 
-    /// `since_us` is `(now - epoch) / 1000` in nanoseconds, rounded down, 0 when `now` is
-    /// earlier, at every magnitude (it goes through `Duration`'s seconds and nanoseconds).
+    /// A tick sets the driven clock to the source's time, to the nanosecond, and never
+    /// moves it back; a breaker clock over it reads whole microseconds of its ticks.
+    /// Deterministic: the source is a mock too.
     #[test]
-    fn since_us_is_whole_microseconds_rounded_down() {
-        let (inner, mock) = quanta::Clock::mock();
-        mock.increment(123);
-        let epoch = inner.recent();
-        let mut total = 0u64;
-        for step in [
-            0,
-            999,
-            1,
-            1_000,
-            999_999_999,
-            1,
-            7_000_000_000_123,
-            u64::MAX / 2,
-        ] {
-            mock.increment(step);
+    fn a_tick_follows_the_source_and_never_goes_back() {
+        let (source, real) = quanta::Clock::mock();
+        let (coarse, driven) = quanta::Clock::mock();
+        let zero = coarse.now();
+        let mut total = 1_000_000_000_000;
+        real.increment(total);
+        coarse::tick(&source, zero, &driven);
+        assert_eq!(driven.value(), total);
+        assert_eq!(coarse.now(), source.now(), "the same units as the source");
+        let breaker_clock = Clock::new(coarse.clone());
+        let epoch = total;
+        for step in [0, 999, 1, 1_000, 1_234_567, 999_999_999, 86_400_000_000_000] {
+            real.increment(step);
             total += step;
-            let now = inner.recent();
-            assert_eq!(since_us(now, epoch), total / 1_000, "after {total} ns");
-            assert_eq!(since_us(epoch, now), 0, "backwards saturates");
+            // Between ticks the coarse time stands still.
+            assert_eq!(breaker_clock.now_us(), (total - step - epoch) / 1_000);
+            coarse::tick(&source, zero, &driven);
+            assert_eq!(driven.value(), total);
+            assert_eq!(breaker_clock.now_us(), (total - epoch) / 1_000);
         }
-        let end = inner.recent();
-        mock.increment(u64::MAX - 123 - total);
-        assert_eq!(since_us(inner.recent(), epoch), (u64::MAX - 123) / 1_000);
-        assert!(since_us(inner.recent(), end) > 0);
-    }
-
-    /// On a mock, `recent()` is the mock's value: a coarse clock reads exactly what a
-    /// precise one does, so coarse breakers stay deterministic under `Clock::mock`.
-    #[test]
-    fn coarse_on_a_mock_reads_the_mock() {
-        let (inner, mock) = quanta::Clock::mock();
-        mock.increment(Duration::from_secs(3));
-        let coarse = Clock::new(
-            inner.clone(),
-            ClockPrecision::Coarse(Duration::from_millis(1)),
-        );
-        let exact = precise(inner);
-        assert!(coarse.is_coarse() || coarse_clock_interval().is_none());
-        for step in [
-            0,
-            1,
-            999,
-            1,
-            1_000,
-            12_345_678,
-            1,
-            999_999_999,
-            86_400_000_000_000,
-        ] {
-            mock.increment(step);
-            assert_eq!(coarse.now_us(), exact.now_us());
-        }
-    }
-
-    #[test]
-    fn precise_never_starts_the_thread_and_a_failed_start_falls_back() {
-        let (inner, mock) = quanta::Clock::mock();
-        mock.increment(77);
-        let mut asked = None;
-        let s = source(&inner, ClockPrecision::Precise, |d| {
-            asked = Some(d);
-            true
-        });
-        assert_eq!((s, asked), (Source::Precise { epoch: 77 }, None));
-
-        let ms = Duration::from_millis(1);
-        let s = source(&inner, ClockPrecision::Coarse(ms), |d| {
-            asked = Some(d);
-            false
-        });
-        assert_eq!((s, asked), (Source::Precise { epoch: 77 }, Some(ms)));
-
-        let s = source(&inner, ClockPrecision::Coarse(ms), |_| true);
+        real.decrement(5_000u64);
+        coarse::tick(&source, zero, &driven);
         assert_eq!(
-            s,
-            Source::Coarse {
-                epoch: inner.recent()
-            }
+            driven.value(),
+            total,
+            "a source read behind the last tick is ignored"
         );
+        real.increment(6_000u64);
+        coarse::tick(&source, zero, &driven);
+        assert_eq!(driven.value(), total + 1_000);
     }
 
-    /// The thread runs at the smallest interval asked for, and a real coarse clock moves.
+    /// The thread runs at the smallest interval asked for, and the coarse clock moves.
     #[test]
     fn the_thread_keeps_the_smallest_interval_and_time_moves() {
-        if !ticker::request(Duration::from_millis(50)) {
-            return; // No threads here: the fallback is tested above.
-        }
+        let Some(first) = coarse::request(Duration::from_millis(50)) else {
+            return; // No threads here: the breaker falls back (`for_precision`).
+        };
         assert!(coarse_clock_interval().is_some_and(|i| i <= Duration::from_millis(50)));
-        assert!(ticker::request(Duration::from_millis(2)));
+        let second = coarse::request(Duration::from_millis(2)).expect("running");
         assert!(coarse_clock_interval().is_some_and(|i| i <= Duration::from_millis(2)));
-        assert!(ticker::request(Duration::from_secs(1)));
+        assert!(coarse::request(Duration::from_secs(1)).is_some());
         assert!(coarse_clock_interval().is_some_and(|i| i <= Duration::from_millis(2)));
 
-        let clock = Clock::new(shared(), ClockPrecision::Coarse(Duration::from_millis(2)));
-        assert!(clock.is_coarse());
+        let raw = for_precision(ClockPrecision::Coarse(Duration::from_millis(2)));
+        assert!(
+            raw.now() <= quanta::Instant::now(),
+            "never ahead of the TSC clock"
+        );
+        let clock = Clock::new(raw);
         let start = std::time::Instant::now();
         // Bounded: the thread ticks every 2 ms; allow a loaded machine 10 s.
         while clock.now_us() < 5_000 {
@@ -380,5 +349,12 @@ mod tests {
             );
             thread::sleep(Duration::from_millis(1));
         }
+        // One clock: every request hands out the same driven value.
+        let (a, b, c) = (
+            first.raw(),
+            second.raw(),
+            coarse_clock().expect("running").raw(),
+        );
+        assert!(a <= b && b <= c && c - a < 1_000_000_000);
     }
 }

@@ -40,37 +40,44 @@ pub enum Window {
 }
 
 /// How a breaker reads the time: the hardware clock on every read (the default), or a
-/// coarse process-wide time that one background thread refreshes every interval.
+/// coarse process-wide clock that one background thread advances every interval.
 ///
 /// A breaker reads the time on every call that is not a plain closed-state admission: every
 /// rejection by an open breaker, every failure, every half-open probe (and every call, with
 /// `slow_call_duration` set). [`Precise`](ClockPrecision::Precise) reads the TSC each time
 /// (`rdtsc` and a scaling, about 10 ns on a VM). [`Coarse`](ClockPrecision::Coarse) reads one
-/// shared atomic instead, so a rejection touches no hardware clock at all.
+/// shared atomic instead, so a rejection touches no hardware clock at all. The choice is made
+/// once, when the breaker is built: a precise breaker pays nothing for the option.
 ///
 /// # The trade
 ///
 /// * **Accuracy.** A coarse reading lags real time by up to one interval (plus the time the
-///   OS takes to wake the clock thread). Periods are measured between two such readings, so
-///   an open period (`timeout`, and every backoff period), a half-open period, a slow call
-///   and a time window's buckets each last their length give or take one interval (plus that
-///   wake-up delay and a microsecond of rounding): the breaker may move to half-open up to
-///   one interval late *or early*. [`Rejected::retry_after`](crate::Rejected::retry_after)
-///   and the `SystemTime`s in [`Metrics`](crate::Metrics) are accurate to the same bound.
+///   OS takes to wake the clock thread), and is never ahead of it. Periods are measured
+///   between two such readings, so an open period (`timeout`, and every backoff period), a
+///   half-open period, a slow call and a time window's buckets each last their length give
+///   or take one interval (plus that wake-up delay and a microsecond of rounding): the
+///   breaker may move to half-open up to one interval late *or early* (early when the period
+///   began on a reading that was already one interval old).
+///   [`Rejected::retry_after`](crate::Rejected::retry_after) and the `SystemTime`s in
+///   [`Metrics`](crate::Metrics) are accurate to the same bound.
 /// * **One thread per process.** The first breaker built with a coarse config starts a
 ///   thread named `breakerbox-tick` that sleeps between ticks and runs until the process
-///   exits; breakers with the precise clock never start it. All coarse breakers share it:
-///   it ticks at the smallest interval any of them asked for (a later, shorter request
-///   shortens it at once; it never lengthens). [`coarse_clock_interval`](crate::coarse_clock_interval)
-///   reports it.
+///   exits; breakers with the precise clock never start it. All coarse breakers share it and
+///   its clock: it ticks at the smallest interval any of them asked for (a later, shorter
+///   request shortens it at once; it never lengthens).
+///   [`coarse_clock_interval`](crate::coarse_clock_interval) reports the interval and
+///   [`coarse_clock`](crate::coarse_clock) hands out the clock.
 /// * **Fallback.** If the thread cannot be spawned, the breaker uses the precise clock (no
 ///   panic, no error); the next coarse breaker tries again.
-/// * **quanta's recent time.** The thread writes [`quanta::set_recent`] and breakers read
-///   [`quanta::Clock::recent`], so a [`quanta::Upkeep`] or `set_recent` elsewhere in the
-///   process feeds the same time (a fresher reading never hurts); breakerbox does not
-///   depend on another `Upkeep` staying alive. With [`quanta::Clock::mock`] (through
-///   [`CircuitBreaker::with_clock`](crate::CircuitBreaker::with_clock)) `recent()` is the
-///   mock's value, so tests stay deterministic (the thread is still started, and unused).
+/// * **Where it applies.** [`CircuitBreaker::new`](crate::CircuitBreaker::new),
+///   [`with_config`](crate::CircuitBreaker::with_config) and the
+///   [`Registry`](crate::Registry) pick the clock from this setting;
+///   [`with_clock`](crate::CircuitBreaker::with_clock) reads the clock it is given, so
+///   tests with [`quanta::Clock::mock`] stay deterministic whatever the precision (pass
+///   [`coarse_clock`](crate::coarse_clock) to it for a coarse breaker).
+/// * **Independent of quanta's own coarse time.** The thread drives a clock of its own; it
+///   neither starts nor needs a [`quanta::Upkeep`] (one per process, perhaps owned and
+///   stopped by another crate) and leaves [`quanta::Clock::recent`] alone.
 ///
 /// Pick an interval well below `timeout`: 1 ms next to a 30 s timeout changes nothing a
 /// user can see. Keep the precise clock for slow-call durations of a few intervals or less.

@@ -105,7 +105,7 @@ struct ReadmeDoctests;
 
 pub use backoff::Backoff;
 pub use breaker::CircuitBreaker;
-pub use clock::coarse_clock_interval;
+pub use clock::{coarse_clock, coarse_clock_interval};
 pub use config::{ClockPrecision, Config, ConfigBuilder, ConfigError, Window};
 pub use error::{Error, Rejected};
 pub use future::{CallFuture, ErrorsFail};

@@ -45,10 +45,13 @@ fn only_coarse_breakers_start_the_one_clock_thread() {
     let _new = CircuitBreaker::new("new");
     let _config = CircuitBreaker::with_config("config", Config::default());
     let (clock, _mock) = breakerbox::quanta::Clock::mock();
-    let _mocked = CircuitBreaker::with_clock("mocked", Config::default(), clock);
+    let _mocked = CircuitBreaker::with_clock("mocked", Config::default(), clock.clone());
+    // `with_clock` reads the clock it is given: a coarse config starts nothing there.
+    let _mocked_coarse = CircuitBreaker::with_clock("mocked_coarse", coarse(1), clock);
     let registry = Registry::new();
     let _registered = registry.get_or_create("registered", Config::default());
     assert_eq!(coarse_clock_interval(), None);
+    assert!(breakerbox::coarse_clock().is_none());
     assert!(matches!(tick_threads(), None | Some(0)));
 
     let _first = CircuitBreaker::with_config("first", coarse(20));
