@@ -182,23 +182,44 @@ mod coarse {
 
     /// The running thread, the interval it sleeps between ticks and the clock it drives.
     #[derive(Debug)]
-    struct Ticker {
-        interval: Duration,
+    pub(super) struct Ticker {
+        pub(super) interval: Duration,
         thread: Thread,
         /// The coarse clock handed to breakers (a clone shares the driven value).
         clock: quanta::Clock,
     }
 
-    fn lock() -> MutexGuard<'static, Option<Ticker>> {
+    /// A slot of the thread's state: [`TICKER`], or a test's own.
+    type Slot = Mutex<Option<Ticker>>;
+
+    /// The thread's body, as handed to a spawner.
+    type Body = Box<dyn FnOnce() + Send>;
+
+    fn lock(slot: &'static Slot) -> MutexGuard<'static, Option<Ticker>> {
         // Nothing panics while holding it; if something did, the data is still consistent.
-        TICKER.lock().unwrap_or_else(PoisonError::into_inner)
+        slot.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// The coarse clock, its thread started at `interval` or a running thread's interval
     /// shortened to it; `None` if the thread cannot be spawned.
     pub(super) fn request(interval: Duration) -> Option<quanta::Clock> {
-        let mut slot = lock();
-        if let Some(ticker) = slot.as_mut() {
+        request_in(&TICKER, interval, |body| {
+            let handle = thread::Builder::new()
+                .name("breakerbox-tick".into())
+                .spawn(body)?;
+            // The handle is dropped: the thread is detached and runs until the process ends.
+            Ok(handle.thread().clone())
+        })
+    }
+
+    /// [`request`] on `slot`, starting the thread with `spawn`.
+    pub(super) fn request_in(
+        slot: &'static Slot,
+        interval: Duration,
+        spawn: impl FnOnce(Body) -> std::io::Result<Thread>,
+    ) -> Option<quanta::Clock> {
+        let mut state = lock(slot);
+        if let Some(ticker) = state.as_mut() {
             if interval < ticker.interval {
                 ticker.interval = interval;
                 // Wake it so that it ticks now and sleeps the new interval from here on.
@@ -213,15 +234,12 @@ mod coarse {
         let zero = clock.now();
         // Fresh before the first breaker reads its epoch from it.
         tick(&source, zero, &driven);
-        let spawned = thread::Builder::new()
-            .name("breakerbox-tick".into())
-            .spawn(move || run(&source, zero, &driven));
-        // Failed: the error says only that the OS refused; the breaker falls back.
-        let handle = spawned.ok()?;
-        // The handle is dropped: the thread is detached and runs until the process ends.
-        *slot = Some(Ticker {
+        // Failed: the error says only that the OS refused; the breaker falls back, and
+        // the slot stays empty for the next coarse breaker to try again.
+        let thread = spawn(Box::new(move || run(slot, &source, zero, &driven))).ok()?;
+        *state = Some(Ticker {
             interval,
-            thread: handle.thread().clone(),
+            thread,
             clock: clock.clone(),
         });
         Some(clock)
@@ -229,20 +247,29 @@ mod coarse {
 
     /// The thread's interval, if it runs.
     pub(super) fn interval() -> Option<Duration> {
-        lock().as_ref().map(|t| t.interval)
+        interval_in(&TICKER)
+    }
+
+    fn interval_in(slot: &'static Slot) -> Option<Duration> {
+        lock(slot).as_ref().map(|t| t.interval)
     }
 
     /// The coarse clock, if the thread runs.
     pub(super) fn clock() -> Option<quanta::Clock> {
-        lock().as_ref().map(|t| t.clock.clone())
+        lock(&TICKER).as_ref().map(|t| t.clock.clone())
     }
 
     /// The thread's body: tick, sleep the current interval, for ever. Its first `lock`
     /// waits until `request` has stored its `Ticker`.
-    fn run(source: &quanta::Clock, zero: quanta::Instant, driven: &Arc<quanta::Mock>) {
+    fn run(
+        slot: &'static Slot,
+        source: &quanta::Clock,
+        zero: quanta::Instant,
+        driven: &Arc<quanta::Mock>,
+    ) {
         loop {
             tick(source, zero, driven);
-            let interval = interval().unwrap_or(crate::Config::MAX_COARSE_INTERVAL);
+            let interval = interval_in(slot).unwrap_or(crate::Config::MAX_COARSE_INTERVAL);
             // May return early (an `unpark`, or spuriously): one tick more, harmless.
             thread::park_timeout(interval);
         }
@@ -320,6 +347,34 @@ mod tests {
         real.increment(6_000u64);
         coarse::tick(&source, zero, &driven);
         assert_eq!(driven.value(), total + 1_000);
+    }
+
+    /// A refused spawn gives no clock and leaves the slot empty; the next request tries
+    /// again. No thread runs here: the spawner only says yes or no.
+    #[test]
+    fn a_refused_thread_falls_back_and_is_tried_again() {
+        static SLOT: Mutex<Option<coarse::Ticker>> = Mutex::new(None);
+        let ms = Duration::from_millis(1);
+        let refused = coarse::request_in(&SLOT, ms, |_| Err(std::io::Error::other("no")));
+        assert!(refused.is_none());
+        assert!(SLOT.lock().unwrap().is_none());
+
+        let mut spawned = 0;
+        let mut yes = |_body| {
+            spawned += 1;
+            Ok(thread::current())
+        };
+        let clock = coarse::request_in(&SLOT, ms * 10, &mut yes).expect("started");
+        assert_eq!(
+            SLOT.lock().unwrap().as_ref().map(|t| t.interval),
+            Some(ms * 10)
+        );
+        // Started once: later requests share the clock and only shorten the interval.
+        let again = coarse::request_in(&SLOT, ms, &mut yes).expect("running");
+        let longer = coarse::request_in(&SLOT, ms * 100, &mut yes).expect("running");
+        assert_eq!(spawned, 1);
+        assert_eq!(SLOT.lock().unwrap().as_ref().map(|t| t.interval), Some(ms));
+        assert_eq!((again.raw(), longer.raw()), (clock.raw(), clock.raw()));
     }
 
     /// The thread runs at the smallest interval asked for, and the coarse clock moves.
