@@ -15,7 +15,8 @@
 //!
 //! Usage: `instructions <impl> <scenario> <n>`:
 //!
-//! - `<impl>`: `breakerbox`, `failsafe`, `recloser`, `mutex`, `floor` (the implementation's
+//! - `<impl>`: `breakerbox`, `breakerbox_coarse` (breakerbox with the coarse clock,
+//!   `ClockPrecision::Coarse(1 ms)`), `failsafe`, `recloser`, `mutex`, `floor` (the implementation's
 //!   `call` inlined into the loop), each also as `<impl>_outlined` (`call` through an
 //!   `#[inline(never)]` function returning the whole `Result`, as another crate sees it
 //!   when the compiler keeps it out of line); and `breakerbox_permit` /
@@ -44,7 +45,10 @@ use breakerbox::CircuitBreaker;
 #[allow(dead_code)]
 mod common;
 
-use common::{Failsafe, Floor, Guard, GuardOutlined, Inlined, MutexBreaker, Outlined, Peer, Way};
+use common::{
+    BreakerboxCoarse, Failsafe, Floor, Guard, GuardOutlined, Inlined, MutexBreaker, Outlined, Peer,
+    Way,
+};
 
 /// The measured loop: `n` calls of `P` reached by `W`, where call `i` fails when
 /// `mixed && common::mixed_fails(i)`; returns how many were admitted, so that nothing can
@@ -106,7 +110,8 @@ fn main() -> ExitCode {
         return ExitCode::SUCCESS;
     }
     let usage = "usage: instructions <impl>[_outlined] <closed_ok|closed_mixed|open_reject> <n>\n\
-                 <impl>: breakerbox, breakerbox_permit, failsafe, recloser, mutex, floor";
+                 <impl>: breakerbox, breakerbox_coarse, breakerbox_permit, failsafe, recloser, \
+                 mutex, floor";
     let [implementation, scenario, n] = args.as_slice() else {
         eprintln!("{usage}");
         return ExitCode::from(2);
@@ -120,6 +125,7 @@ fn main() -> ExitCode {
         "breakerbox_permit" => run::<CircuitBreaker, Guard>(scenario, n),
         "breakerbox_permit_outlined" => run::<CircuitBreaker, GuardOutlined>(scenario, n),
         _ => run_peer::<CircuitBreaker>(imp, scenario, n)
+            .or_else(|| run_peer::<BreakerboxCoarse>(imp, scenario, n))
             .or_else(|| run_peer::<Failsafe>(imp, scenario, n))
             .or_else(|| run_peer::<recloser::Recloser>(imp, scenario, n))
             .or_else(|| run_peer::<MutexBreaker>(imp, scenario, n))

@@ -1,6 +1,9 @@
 //! breakerbox next to its peers and baselines, in one run:
 //!
 //! - `breakerbox`;
+//! - `breakerbox_coarse` (`open_reject` only): breakerbox with the opt-in coarse clock
+//!   (`ClockPrecision::Coarse(1 ms)`), whose rejection reads no hardware clock; its clock
+//!   thread ticks in the background during the whole run;
 //! - `failsafe` 1.x (consecutive-failures policy, `CircuitBreaker::call`);
 //! - `recloser` 1.x (`Recloser::custom()...build()`, `call`);
 //! - `mutex`: the breaker a user writes with a `std::sync::Mutex` (see `common/mod.rs`);
@@ -37,7 +40,10 @@ use criterion::Throughput;
 use criterion::{criterion_group, criterion_main, BenchmarkGroup, BenchmarkId, Criterion};
 
 mod common;
-use common::{Failsafe, Floor, Guard, GuardOutlined, Inlined, MutexBreaker, Outlined, Peer, Way};
+use common::{
+    BreakerboxCoarse, Failsafe, Floor, Guard, GuardOutlined, Inlined, MutexBreaker, Outlined, Peer,
+    Way,
+};
 
 /// The scenarios: how each fixture is built, and whether call `i` fails.
 #[derive(Clone, Copy)]
@@ -116,6 +122,11 @@ fn run(c: &mut Criterion, scenario: Scenario) {
     bench::<CircuitBreaker, Outlined>(&mut g, scenario);
     bench::<CircuitBreaker, Guard>(&mut g, scenario);
     bench::<CircuitBreaker, GuardOutlined>(&mut g, scenario);
+    if matches!(scenario, Scenario::OpenReject) {
+        // The coarse clock changes only the paths that read the time: here, every call.
+        bench::<BreakerboxCoarse, Inlined>(&mut g, scenario);
+        bench::<BreakerboxCoarse, Outlined>(&mut g, scenario);
+    }
     bench::<Failsafe, Inlined>(&mut g, scenario);
     bench::<Failsafe, Outlined>(&mut g, scenario);
     bench::<recloser::Recloser, Inlined>(&mut g, scenario);

@@ -68,7 +68,8 @@ impl CircuitBreaker {
         Self::with_config(name, Config::default())
     }
 
-    /// A breaker with `config` and the TSC clock.
+    /// A breaker with `config` and the TSC clock, or the process's coarse clock if
+    /// `config` asks for [`ClockPrecision::Coarse`](crate::ClockPrecision::Coarse).
     ///
     /// # Examples
     ///
@@ -81,11 +82,16 @@ impl CircuitBreaker {
     /// # Ok::<(), breakerbox::ConfigError>(())
     /// ```
     pub fn with_config(name: impl Into<String>, config: Config) -> Self {
-        Self::with_clock(name, config, crate::clock::shared())
+        let clock = crate::clock::for_precision(config.clock_precision());
+        Self::with_clock(name, config, clock)
     }
 
     /// A breaker reading time from `clock`; pass [`quanta::Clock::mock`] in tests to step
-    /// time by hand.
+    /// time by hand. It reads `clock` whatever the config's
+    /// [`clock_precision`](Config::clock_precision) says (so a mock stays deterministic, and
+    /// no clock thread starts); [`ClockPrecision::Coarse`](crate::ClockPrecision::Coarse)
+    /// takes effect through [`with_config`](Self::with_config), [`new`](Self::new) and the
+    /// [`Registry`](crate::Registry).
     ///
     /// # Examples
     ///

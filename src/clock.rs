@@ -4,10 +4,59 @@
 //! [`quanta::Clock`]: the TSC on x86-64 (no syscall, a few nanoseconds), or
 //! [`quanta::Clock::mock`] in tests. Microseconds in the 52-bit deadline field give a horizon
 //! of 142 years (see [`crate::word`]); a `u64` of them would last 584,000 years.
+//!
+//! # The coarse clock
+//!
+//! A breaker built by `new` / `with_config` (and so by the registry) with
+//! [`ClockPrecision::Coarse`] reads the process's *coarse clock* instead of the TSC: a
+//! `quanta::Clock` whose every read is one atomic load of a value that one background thread
+//! of this module, `breakerbox-tick`, advances every interval to the TSC clock's time (in
+//! the same units: its `now()` is comparable with `quanta::Instant::now()`, and lags it by up
+//! to one interval). The
+//! breaker's code is the same: [`Clock::now_us`] has no branch for it, so the precise path
+//! costs exactly what it cost before (the choice is made once, at construction, by picking
+//! the `quanta::Clock`).
+//!
+//! The coarse clock is a [`quanta::Clock::mock`] driven by that thread: quanta's only clock
+//! whose reads load a value we set (`raw()` is the mock's value, `delta_as_nanos` a plain
+//! subtraction: no `rdtsc`, no scaling). Not quanta's own coarse time
+//! ([`quanta::Clock::recent`] with a [`quanta::Upkeep`] thread), because:
+//! * reading `recent()` needs its own branch in `now_us` (its epoch is in other units than
+//!   `raw()`'s), and that branch made LLVM stop inlining the engine's `view` into the
+//!   rejection path: 30 instructions more on every *precise* rejection, measured;
+//! * only one `Upkeep` may run per process, so another crate may own it, at an interval we
+//!   cannot know, and may stop it at any time: its recent time then freezes, and a breaker
+//!   reading it would stay open for ever. Our thread is ours, and leaves quanta's recent
+//!   time (and anybody's `Upkeep`) alone.
+//!
+//! # The thread
+//!
+//! * Started by the first breaker whose config asks for a coarse clock (never by any other),
+//!   once per process, never stopped; it sleeps between ticks (`park_timeout`).
+//! * Its interval is the smallest any coarse breaker has asked for: a breaker asking for a
+//!   shorter one shortens it at once (the thread is woken and re-reads it); it never grows
+//!   back when breakers are dropped.
+//! * It is the clock's only writer, and it never moves it back, so the coarse time is
+//!   monotonic, and never ahead of the TSC clock (every value is an earlier TSC reading).
+//! * If it cannot be spawned (the OS refuses a thread, or a target without threads), the
+//!   breaker falls back to the TSC clock, silently and without a panic; the next coarse
+//!   breaker tries again. [`coarse_clock_interval`] tells whether it runs.
+//! * `with_clock` reads the clock it is given, whatever the precision: a mock stays a mock.
+//!
+//! # What a coarse reading costs in accuracy
+//!
+//! A reading lags real time by between 0 and one interval (more if the OS is late to wake
+//! the thread). Both ends of a period are such readings, so a period (`timeout`,
+//! `half_open_timeout`, a slow call, a time window's bucket) lasts its length give or take
+//! one interval, plus the thread's wake-up delay and the microsecond rounding;
+//! `Rejected::retry_after` is accurate to the same bound.
 
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::thread::{self, Thread};
 use std::time::{Duration, SystemTime};
 
-/// The breaker's time source.
+use crate::config::ClockPrecision;
+
 /// The process-wide TSC clock. `quanta::Clock::new` runs CPUID and calibration checks
 /// (tens of µs, a VM exit under virtualisation); a clone is a copy.
 pub(crate) fn shared() -> quanta::Clock {
@@ -15,6 +64,17 @@ pub(crate) fn shared() -> quanta::Clock {
     CLOCK.get_or_init(quanta::Clock::new).clone()
 }
 
+/// The clock of a breaker built without an injected one: the TSC clock, or for
+/// [`ClockPrecision::Coarse`] the process's coarse clock (starting its thread, or
+/// shortening its interval), or the TSC clock if the thread cannot be spawned.
+pub(crate) fn for_precision(precision: ClockPrecision) -> quanta::Clock {
+    match precision {
+        ClockPrecision::Precise => shared(),
+        ClockPrecision::Coarse(interval) => coarse::request(interval).unwrap_or_else(shared),
+    }
+}
+
+/// The breaker's time source.
 #[derive(Clone, Debug)]
 pub(crate) struct Clock {
     inner: quanta::Clock,
@@ -55,6 +115,180 @@ pub(crate) fn to_us(d: Duration) -> u64 {
     u64::try_from(us).unwrap_or(u64::MAX)
 }
 
+/// The interval the process's coarse clock thread ticks at, or `None` while it does not run
+/// (no breaker has asked for [`ClockPrecision::Coarse`] yet, or the thread could not be
+/// spawned and every coarse breaker so far fell back to the precise clock).
+///
+/// It is the smallest interval any coarse breaker has asked for; it never grows back.
+///
+/// # Examples
+///
+/// ```
+/// use breakerbox::{CircuitBreaker, ClockPrecision, Config};
+/// use std::time::Duration;
+///
+/// let config = Config::builder()
+///     .clock_precision(ClockPrecision::Coarse(Duration::from_millis(5)))
+///     .build()?;
+/// let _breaker = CircuitBreaker::with_config("coarse", config);
+/// // Running from now on, at 5 ms or at a shorter interval another breaker asked for.
+/// if let Some(interval) = breakerbox::coarse_clock_interval() {
+///     assert!(interval <= Duration::from_millis(5));
+/// }
+/// # Ok::<(), breakerbox::ConfigError>(())
+/// ```
+pub fn coarse_clock_interval() -> Option<Duration> {
+    coarse::interval()
+}
+
+/// The process's coarse clock, if its thread runs (see [`coarse_clock_interval`]): the clock
+/// every breaker built with [`ClockPrecision::Coarse`] reads. Its `now()` is the time of
+/// [`quanta::Clock::now`], as of the thread's last tick (never ahead of it, at most one
+/// interval plus the thread's wake-up delay behind); a read is one atomic load.
+///
+/// For [`CircuitBreaker::with_clock`](crate::CircuitBreaker::with_clock), or to see the time
+/// coarse breakers see.
+///
+/// # Examples
+///
+/// ```
+/// use breakerbox::{quanta, CircuitBreaker, ClockPrecision, Config};
+/// use std::time::Duration;
+///
+/// let coarse = Config::builder()
+///     .clock_precision(ClockPrecision::Coarse(Duration::from_millis(1)))
+///     .build()?;
+/// let _first = CircuitBreaker::with_config("first", coarse.clone());
+/// if let Some(clock) = breakerbox::coarse_clock() {
+///     assert!(clock.now() <= quanta::Instant::now());
+///     // The same clock, injected: no second thread.
+///     let _second = CircuitBreaker::with_clock("second", coarse, clock);
+/// }
+/// # Ok::<(), breakerbox::ConfigError>(())
+/// ```
+pub fn coarse_clock() -> Option<quanta::Clock> {
+    coarse::clock()
+}
+
+/// The coarse clock and its thread (see the module docs).
+mod coarse {
+    use super::*;
+
+    /// The running thread, `None` until the first coarse breaker starts it. A lock, not an
+    /// atomic: it is taken when a coarse breaker is built and once per tick by the thread,
+    /// never on a call path. std's, not `crate::sync`'s: the thread is a real OS thread
+    /// outside any loom model, like `shared()`'s `OnceLock`.
+    static TICKER: Mutex<Option<Ticker>> = Mutex::new(None);
+
+    /// The running thread, the interval it sleeps between ticks and the clock it drives.
+    #[derive(Debug)]
+    pub(super) struct Ticker {
+        pub(super) interval: Duration,
+        thread: Thread,
+        /// The coarse clock handed to breakers (a clone shares the driven value).
+        clock: quanta::Clock,
+    }
+
+    /// A slot of the thread's state: [`TICKER`], or a test's own.
+    type Slot = Mutex<Option<Ticker>>;
+
+    /// The thread's body, as handed to a spawner.
+    type Body = Box<dyn FnOnce() + Send>;
+
+    fn lock(slot: &'static Slot) -> MutexGuard<'static, Option<Ticker>> {
+        // Nothing panics while holding it; if something did, the data is still consistent.
+        slot.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The coarse clock, its thread started at `interval` or a running thread's interval
+    /// shortened to it; `None` if the thread cannot be spawned.
+    pub(super) fn request(interval: Duration) -> Option<quanta::Clock> {
+        request_in(&TICKER, interval, |body| {
+            let handle = thread::Builder::new()
+                .name("breakerbox-tick".into())
+                .spawn(body)?;
+            // The handle is dropped: the thread is detached and runs until the process ends.
+            Ok(handle.thread().clone())
+        })
+    }
+
+    /// [`request`] on `slot`, starting the thread with `spawn`.
+    pub(super) fn request_in(
+        slot: &'static Slot,
+        interval: Duration,
+        spawn: impl FnOnce(Body) -> std::io::Result<Thread>,
+    ) -> Option<quanta::Clock> {
+        let mut state = lock(slot);
+        if let Some(ticker) = state.as_mut() {
+            if interval < ticker.interval {
+                ticker.interval = interval;
+                // Wake it so that it ticks now and sleeps the new interval from here on.
+                ticker.thread.unpark();
+            }
+            return Some(ticker.clock.clone());
+        }
+        let source = shared();
+        let (clock, driven) = quanta::Clock::mock();
+        // `quanta::Instant` keeps its nanoseconds private: a fresh mock's `now()` is the
+        // instant 0, and the nanoseconds of an instant are its distance from it.
+        let zero = clock.now();
+        // Fresh before the first breaker reads its epoch from it.
+        tick(&source, zero, &driven);
+        // Failed: the error says only that the OS refused; the breaker falls back, and
+        // the slot stays empty for the next coarse breaker to try again.
+        let thread = spawn(Box::new(move || run(slot, &source, zero, &driven))).ok()?;
+        *state = Some(Ticker {
+            interval,
+            thread,
+            clock: clock.clone(),
+        });
+        Some(clock)
+    }
+
+    /// The thread's interval, if it runs.
+    pub(super) fn interval() -> Option<Duration> {
+        interval_in(&TICKER)
+    }
+
+    fn interval_in(slot: &'static Slot) -> Option<Duration> {
+        lock(slot).as_ref().map(|t| t.interval)
+    }
+
+    /// The coarse clock, if the thread runs.
+    pub(super) fn clock() -> Option<quanta::Clock> {
+        lock(&TICKER).as_ref().map(|t| t.clock.clone())
+    }
+
+    /// The thread's body: tick, sleep the current interval, for ever. Its first `lock`
+    /// waits until `request` has stored its `Ticker`.
+    fn run(
+        slot: &'static Slot,
+        source: &quanta::Clock,
+        zero: quanta::Instant,
+        driven: &Arc<quanta::Mock>,
+    ) {
+        loop {
+            tick(source, zero, driven);
+            let interval = interval_in(slot).unwrap_or(crate::Config::MAX_COARSE_INTERVAL);
+            // May return early (an `unpark`, or spuriously): one tick more, harmless.
+            thread::park_timeout(interval);
+        }
+    }
+
+    /// Advances `driven` to `source`'s time now (nanoseconds since the instant `zero`);
+    /// never back (two TSC reads on two cores may disagree by a little). Only the thread
+    /// calls it (and `request`, before the thread exists), so read-then-increment does not
+    /// race.
+    pub(super) fn tick(source: &quanta::Clock, zero: quanta::Instant, driven: &quanta::Mock) {
+        let since_zero = source.now().saturating_duration_since(zero);
+        let target = u64::try_from(since_zero.as_nanos()).unwrap_or(u64::MAX);
+        let current = driven.value();
+        if target > current {
+            driven.increment(target - current);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -77,5 +311,105 @@ mod tests {
         assert_eq!(to_us(Duration::from_micros(7)), 7);
         assert_eq!(to_us(Duration::from_nanos(7_001)), 8);
         assert_eq!(to_us(Duration::MAX), u64::MAX);
+    }
+
+    /// A tick sets the driven clock to the source's time, to the nanosecond, and never
+    /// moves it back; a breaker clock over it reads whole microseconds of its ticks.
+    /// Deterministic: the source is a mock too.
+    #[test]
+    fn a_tick_follows_the_source_and_never_goes_back() {
+        let (source, real) = quanta::Clock::mock();
+        let (coarse, driven) = quanta::Clock::mock();
+        let zero = coarse.now();
+        let mut total = 1_000_000_000_000;
+        real.increment(total);
+        coarse::tick(&source, zero, &driven);
+        assert_eq!(driven.value(), total);
+        assert_eq!(coarse.now(), source.now(), "the same units as the source");
+        let breaker_clock = Clock::new(coarse.clone());
+        let epoch = total;
+        for step in [0, 999, 1, 1_000, 1_234_567, 999_999_999, 86_400_000_000_000] {
+            real.increment(step);
+            total += step;
+            // Between ticks the coarse time stands still.
+            assert_eq!(breaker_clock.now_us(), (total - step - epoch) / 1_000);
+            coarse::tick(&source, zero, &driven);
+            assert_eq!(driven.value(), total);
+            assert_eq!(breaker_clock.now_us(), (total - epoch) / 1_000);
+        }
+        real.decrement(5_000u64);
+        coarse::tick(&source, zero, &driven);
+        assert_eq!(
+            driven.value(),
+            total,
+            "a source read behind the last tick is ignored"
+        );
+        real.increment(6_000u64);
+        coarse::tick(&source, zero, &driven);
+        assert_eq!(driven.value(), total + 1_000);
+    }
+
+    /// A refused spawn gives no clock and leaves the slot empty; the next request tries
+    /// again. No thread runs here: the spawner only says yes or no.
+    #[test]
+    fn a_refused_thread_falls_back_and_is_tried_again() {
+        static SLOT: Mutex<Option<coarse::Ticker>> = Mutex::new(None);
+        let ms = Duration::from_millis(1);
+        let refused = coarse::request_in(&SLOT, ms, |_| Err(std::io::Error::other("no")));
+        assert!(refused.is_none());
+        assert!(SLOT.lock().unwrap().is_none());
+
+        let mut spawned = 0;
+        let mut yes = |_body| {
+            spawned += 1;
+            Ok(thread::current())
+        };
+        let clock = coarse::request_in(&SLOT, ms * 10, &mut yes).expect("started");
+        assert_eq!(
+            SLOT.lock().unwrap().as_ref().map(|t| t.interval),
+            Some(ms * 10)
+        );
+        // Started once: later requests share the clock and only shorten the interval.
+        let again = coarse::request_in(&SLOT, ms, &mut yes).expect("running");
+        let longer = coarse::request_in(&SLOT, ms * 100, &mut yes).expect("running");
+        assert_eq!(spawned, 1);
+        assert_eq!(SLOT.lock().unwrap().as_ref().map(|t| t.interval), Some(ms));
+        assert_eq!((again.raw(), longer.raw()), (clock.raw(), clock.raw()));
+    }
+
+    /// The thread runs at the smallest interval asked for, and the coarse clock moves.
+    #[test]
+    fn the_thread_keeps_the_smallest_interval_and_time_moves() {
+        let Some(first) = coarse::request(Duration::from_millis(50)) else {
+            return; // No threads here: the breaker falls back (`for_precision`).
+        };
+        assert!(coarse_clock_interval().is_some_and(|i| i <= Duration::from_millis(50)));
+        let second = coarse::request(Duration::from_millis(2)).expect("running");
+        assert!(coarse_clock_interval().is_some_and(|i| i <= Duration::from_millis(2)));
+        assert!(coarse::request(Duration::from_secs(1)).is_some());
+        assert!(coarse_clock_interval().is_some_and(|i| i <= Duration::from_millis(2)));
+
+        let raw = for_precision(ClockPrecision::Coarse(Duration::from_millis(2)));
+        assert!(
+            raw.now() <= quanta::Instant::now(),
+            "never ahead of the TSC clock"
+        );
+        let clock = Clock::new(raw);
+        let start = std::time::Instant::now();
+        // Bounded: the thread ticks every 2 ms; allow a loaded machine 10 s.
+        while clock.now_us() < 5_000 {
+            assert!(
+                start.elapsed() < Duration::from_secs(10),
+                "coarse time stood still"
+            );
+            thread::sleep(Duration::from_millis(1));
+        }
+        // One clock: every request hands out the same driven value.
+        let (a, b, c) = (
+            first.raw(),
+            second.raw(),
+            coarse_clock().expect("running").raw(),
+        );
+        assert!(a <= b && b <= c && c - a < 1_000_000_000);
     }
 }

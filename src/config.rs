@@ -39,6 +39,79 @@ pub enum Window {
     Time(Duration),
 }
 
+/// How a breaker reads the time: the hardware clock on every read (the default), or a
+/// coarse process-wide clock that one background thread advances every interval.
+///
+/// A breaker reads the time on every call that is not a plain closed-state admission: every
+/// rejection by an open breaker, every failure, every half-open probe (and every call, with
+/// `slow_call_duration` set). [`Precise`](ClockPrecision::Precise) reads the TSC each time
+/// (`rdtsc` and a scaling, about 10 ns on a VM). [`Coarse`](ClockPrecision::Coarse) reads one
+/// shared atomic instead, so a rejection touches no hardware clock at all. The choice is made
+/// once, when the breaker is built: a precise breaker pays nothing for the option.
+///
+/// # The trade
+///
+/// * **Accuracy.** A coarse reading lags real time by up to one interval (plus the time the
+///   OS takes to wake the clock thread), and is never ahead of it. Periods are measured
+///   between two such readings, so an open period (`timeout`, and every backoff period), a
+///   half-open period, a slow call and a time window's buckets each last their length give
+///   or take one interval (plus that wake-up delay and a microsecond of rounding): the
+///   breaker may move to half-open up to one interval late *or early* (early when the period
+///   began on a reading that was already one interval old).
+///   [`Rejected::retry_after`](crate::Rejected::retry_after) and the `SystemTime`s in
+///   [`Metrics`](crate::Metrics) are accurate to the same bound.
+/// * **One thread per process.** The first breaker built with a coarse config starts a
+///   thread named `breakerbox-tick` that sleeps between ticks and runs until the process
+///   exits; breakers with the precise clock never start it. All coarse breakers share it and
+///   its clock: it ticks at the smallest interval any of them asked for (a later, shorter
+///   request shortens it at once; it never lengthens).
+///   [`coarse_clock_interval`](crate::coarse_clock_interval) reports the interval and
+///   [`coarse_clock`](crate::coarse_clock) hands out the clock.
+/// * **Fallback.** If the thread cannot be spawned, the breaker uses the precise clock (no
+///   panic, no error); the next coarse breaker tries again.
+/// * **Where it applies.** [`CircuitBreaker::new`](crate::CircuitBreaker::new),
+///   [`with_config`](crate::CircuitBreaker::with_config) and the
+///   [`Registry`](crate::Registry) pick the clock from this setting;
+///   [`with_clock`](crate::CircuitBreaker::with_clock) reads the clock it is given, so
+///   tests with [`quanta::Clock::mock`] stay deterministic whatever the precision (pass
+///   [`coarse_clock`](crate::coarse_clock) to it for a coarse breaker).
+/// * **Independent of quanta's own coarse time.** The thread drives a clock of its own; it
+///   neither starts nor needs a [`quanta::Upkeep`] (one per process, perhaps owned and
+///   stopped by another crate) and leaves [`quanta::Clock::recent`] alone.
+///
+/// Pick an interval well below `timeout`: 1 ms next to a 30 s timeout changes nothing a
+/// user can see. Keep the precise clock for slow-call durations of a few intervals or less.
+///
+/// # Examples
+///
+/// ```
+/// use breakerbox::{CircuitBreaker, ClockPrecision, Config, State};
+/// use std::time::Duration;
+///
+/// let config = Config::builder()
+///     .timeout(Duration::from_secs(30))
+///     .clock_precision(ClockPrecision::Coarse(Duration::from_millis(1)))
+///     .build()?;
+/// let breaker = CircuitBreaker::with_config("search", config);
+/// breaker.force_open();
+/// // Rejected without reading the TSC; retry_after is accurate to about 1 ms.
+/// let rejected = breaker.try_acquire().unwrap_err();
+/// assert_eq!(rejected.state(), State::Open);
+/// assert!(rejected.retry_after().unwrap() > Duration::from_secs(29));
+/// # Ok::<(), breakerbox::ConfigError>(())
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ClockPrecision {
+    /// Read the hardware clock (through the breaker's [`quanta::Clock`]) every time. The
+    /// default.
+    #[default]
+    Precise,
+    /// Read the process-wide coarse time, refreshed every `interval`
+    /// (`Config::MIN_COARSE_INTERVAL..=Config::MAX_COARSE_INTERVAL`).
+    Coarse(Duration),
+}
+
 /// The settings of one breaker, validated by [`ConfigBuilder::build`].
 ///
 /// # Examples
@@ -70,6 +143,7 @@ pub struct Config {
     backoff: Backoff,
     dry_run: bool,
     jitter_seed: Option<u64>,
+    clock_precision: ClockPrecision,
     /// Whether `failure_threshold` was set on the builder (P1).
     failure_threshold_set: bool,
     /// Everything above in the transition logic's units, computed once by `build`.
@@ -132,6 +206,31 @@ impl Config {
     /// assert!(Config::builder().sliding_window(Window::Time(Config::MAX_WINDOW_TIME)).build().is_ok());
     /// ```
     pub const MAX_WINDOW_TIME: Duration = Duration::from_secs(3_600);
+
+    /// The shortest interval of [`ClockPrecision::Coarse`]: 100 µs. A thread that woke more
+    /// often would cost more than the clock reads it saves.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use breakerbox::{ClockPrecision, Config};
+    /// let coarse = ClockPrecision::Coarse(Config::MIN_COARSE_INTERVAL);
+    /// assert!(Config::builder().clock_precision(coarse).build().is_ok());
+    /// ```
+    pub const MIN_COARSE_INTERVAL: Duration = Duration::from_micros(100);
+
+    /// The longest interval of [`ClockPrecision::Coarse`]: one second. Periods are accurate
+    /// to one interval; a coarser clock than this belongs to no circuit breaker.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use breakerbox::{ClockPrecision, Config};
+    /// let too_coarse = ClockPrecision::Coarse(Config::MAX_COARSE_INTERVAL * 2);
+    /// let err = Config::builder().clock_precision(too_coarse).build().unwrap_err();
+    /// assert_eq!(err.field(), "clock_precision");
+    /// ```
+    pub const MAX_COARSE_INTERVAL: Duration = Duration::from_secs(1);
 
     /// Starts a builder with the default settings.
     ///
@@ -292,6 +391,18 @@ impl Config {
         self.jitter_seed
     }
 
+    /// How the breaker reads the time (default [`ClockPrecision::Precise`]).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use breakerbox::{ClockPrecision, Config};
+    /// assert_eq!(Config::default().clock_precision(), ClockPrecision::Precise);
+    /// ```
+    pub fn clock_precision(&self) -> ClockPrecision {
+        self.clock_precision
+    }
+
     /// Whether `failure_threshold` consecutive failures open the breaker: always without a
     /// sliding window; with one, only if `failure_threshold` was set on the builder (P1).
     ///
@@ -359,6 +470,7 @@ impl Default for Config {
             backoff: Backoff::constant(),
             dry_run: false,
             jitter_seed: None,
+            clock_precision: ClockPrecision::Precise,
             failure_threshold_set: false,
             limits: Limits::placeholder(),
         }
@@ -391,6 +503,7 @@ pub struct ConfigBuilder {
     backoff: Option<Backoff>,
     dry_run: Option<bool>,
     jitter_seed: Option<u64>,
+    clock_precision: Option<ClockPrecision>,
 }
 
 impl ConfigBuilder {
@@ -579,6 +692,30 @@ impl ConfigBuilder {
         self
     }
 
+    /// How the breaker reads the time: [`ClockPrecision::Precise`] (the default) or
+    /// [`ClockPrecision::Coarse`] with an interval in
+    /// [`Config::MIN_COARSE_INTERVAL`]`..=`[`Config::MAX_COARSE_INTERVAL`]. See
+    /// [`ClockPrecision`] for what a coarse clock trades.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use breakerbox::{ClockPrecision, Config};
+    /// use std::time::Duration;
+    ///
+    /// let coarse = ClockPrecision::Coarse(Duration::from_millis(1));
+    /// let config = Config::builder().clock_precision(coarse).build()?;
+    /// assert_eq!(config.clock_precision(), coarse);
+    ///
+    /// let err = Config::builder().clock_precision(ClockPrecision::Coarse(Duration::ZERO)).build();
+    /// assert_eq!(err.unwrap_err().field(), "clock_precision");
+    /// # Ok::<(), breakerbox::ConfigError>(())
+    /// ```
+    pub fn clock_precision(mut self, precision: ClockPrecision) -> Self {
+        self.clock_precision = Some(precision);
+        self
+    }
+
     /// Seeds the backoff's jitter draws, for reproducible runs and tests; by default each
     /// breaker draws a random seed. A period's draw is a hash of the seed and the period's
     /// generation, fixed when the period is decided.
@@ -601,7 +738,8 @@ impl ConfigBuilder {
     ///
     /// A [`ConfigError`] naming the first invalid field, its value and the allowed range:
     /// a threshold or `half_open_max_calls` of 0 or above [`Config::MAX_THRESHOLD`], a zero
-    /// duration, or a duration above [`Config::MAX_DURATION`].
+    /// duration, or a duration above [`Config::MAX_DURATION`]; likewise a window, rate,
+    /// backoff or coarse-clock interval out of its documented range.
     ///
     /// # Examples
     ///
@@ -665,6 +803,7 @@ impl ConfigBuilder {
                 message,
             });
         }
+        let clock_precision = clock_precision(self.clock_precision.unwrap_or_default())?;
         Ok(Config {
             failure_threshold,
             success_threshold,
@@ -679,6 +818,7 @@ impl ConfigBuilder {
             backoff,
             dry_run: self.dry_run.unwrap_or(false),
             jitter_seed: self.jitter_seed,
+            clock_precision,
             failure_threshold_set: self.failure_threshold.is_some(),
             limits: Limits::placeholder(),
         }
@@ -708,6 +848,25 @@ fn window(w: Window) -> Result<Window, ConfigError> {
             ),
         },
     })
+}
+
+fn clock_precision(p: ClockPrecision) -> Result<ClockPrecision, ConfigError> {
+    match p {
+        ClockPrecision::Coarse(interval)
+            if !(Config::MIN_COARSE_INTERVAL..=Config::MAX_COARSE_INTERVAL).contains(&interval) =>
+        {
+            Err(ConfigError {
+                field: "clock_precision",
+                message: format!(
+                    "clock_precision = Coarse({interval:?}) is out of range: the interval must be \
+                     between {:?} and {:?}",
+                    Config::MIN_COARSE_INTERVAL,
+                    Config::MAX_COARSE_INTERVAL
+                ),
+            })
+        }
+        ClockPrecision::Coarse(_) | ClockPrecision::Precise => Ok(p),
+    }
 }
 
 fn percent(field: &'static str, p: f64) -> Result<f64, ConfigError> {

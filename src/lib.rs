@@ -29,7 +29,9 @@
 //!   around a closure, [`call_future`](CircuitBreaker::call_future) around a future, or the
 //!   guard API [`try_acquire`](CircuitBreaker::try_acquire) → [`Permit`] on the hot path.
 //! * [`Config`]: thresholds and timeouts, validated by [`ConfigBuilder::build`]; the
-//!   failure-rate and slow-call rules over a [`Window`], [`Backoff`] with jitter, dry run.
+//!   failure-rate and slow-call rules over a [`Window`], [`Backoff`] with jitter, dry run,
+//!   and an opt-in coarse clock ([`ClockPrecision::Coarse`]) for rejections that read no
+//!   hardware clock.
 //! * Operator overrides: [`CircuitBreaker::isolate`], [`CircuitBreaker::disable`],
 //!   [`CircuitBreaker::reset`], [`CircuitBreaker::force_open`].
 //! * [`Registry`]: named breakers shared across a process ([`Registry::global`]), with
@@ -103,7 +105,8 @@ struct ReadmeDoctests;
 
 pub use backoff::Backoff;
 pub use breaker::CircuitBreaker;
-pub use config::{Config, ConfigBuilder, ConfigError, Window};
+pub use clock::{coarse_clock, coarse_clock_interval};
+pub use config::{ClockPrecision, Config, ConfigBuilder, ConfigError, Window};
 pub use error::{Error, Rejected};
 pub use future::{CallFuture, ErrorsFail};
 pub use listeners::StateChange;

@@ -500,6 +500,42 @@ impl Peer for breakerbox::CircuitBreaker {
     }
 }
 
+/// breakerbox with the opt-in coarse clock (`ClockPrecision::Coarse`, [`COARSE_INTERVAL`]):
+/// a rejection reads quanta's recent time (one atomic load) instead of the TSC. Its
+/// fixtures start the process's clock thread, which ticks in the background while measured.
+#[derive(Debug)]
+pub struct BreakerboxCoarse(pub breakerbox::CircuitBreaker);
+
+/// The coarse clock's interval in the `breakerbox_coarse` fixtures.
+pub const COARSE_INTERVAL: Duration = Duration::from_millis(1);
+
+impl Peer for BreakerboxCoarse {
+    const NAME: &'static str = "breakerbox_coarse";
+    type Error = breakerbox::Error<()>;
+    fn closed() -> Self {
+        let config = breakerbox::Config::builder()
+            .failure_threshold(FAILURES_TO_OPEN)
+            .timeout(LONG)
+            .clock_precision(breakerbox::ClockPrecision::Coarse(COARSE_INTERVAL))
+            .build()
+            .expect("valid config");
+        BreakerboxCoarse(breakerbox::CircuitBreaker::with_config("bench", config))
+    }
+    fn open() -> Self {
+        let b = Self::closed();
+        b.0.force_open();
+        assert_rejects(&b);
+        b
+    }
+    #[inline(always)]
+    fn protected<F: FnOnce() -> Result<u64, ()>>(&self, op: F) -> Result<u64, Self::Error> {
+        self.0.call(op)
+    }
+    fn is_rejected(e: &Self::Error) -> bool {
+        e.is_rejected()
+    }
+}
+
 // ---------------------------------------------------------------------------------------
 // failsafe 1.x: `StateMachine` behind a `parking_lot::Mutex`, consecutive-failures policy.
 

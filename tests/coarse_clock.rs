@@ -1,0 +1,198 @@
+//! The opt-in coarse clock (`ClockPrecision::Coarse`): its validation, its determinism on a
+//! mock clock, and, with the real process-wide clock thread, that an open period ends
+//! within the documented bound (one interval either way, plus the thread's wake-up delay).
+//! Whether the thread starts only for coarse breakers is `tests/coarse_clock_lazy.rs` (a
+//! process of its own).
+
+use std::thread;
+use std::time::Duration;
+
+use breakerbox::quanta::{self, Clock};
+use breakerbox::{CircuitBreaker, ClockPrecision, Config, State};
+
+mod common;
+use common::{NS, US};
+
+const MS: Duration = Duration::from_millis(1);
+
+fn coarse(interval: Duration) -> ClockPrecision {
+    ClockPrecision::Coarse(interval)
+}
+
+#[test]
+fn precise_is_the_default() {
+    assert_eq!(Config::default().clock_precision(), ClockPrecision::Precise);
+    assert_eq!(ClockPrecision::default(), ClockPrecision::Precise);
+    let built = Config::builder().build().expect("defaults are valid");
+    assert_eq!(built.clock_precision(), ClockPrecision::Precise);
+    let set = Config::builder().clock_precision(coarse(MS)).build();
+    assert_eq!(set.expect("1 ms is valid").clock_precision(), coarse(MS));
+}
+
+#[test]
+fn intervals_out_of_range_are_rejected_naming_the_field() {
+    for bad in [
+        Duration::ZERO,
+        NS,
+        Config::MIN_COARSE_INTERVAL - NS,
+        Config::MAX_COARSE_INTERVAL + NS,
+        Duration::MAX,
+    ] {
+        let err = Config::builder()
+            .clock_precision(coarse(bad))
+            .build()
+            .expect_err("out of range");
+        assert_eq!(err.field(), "clock_precision");
+        let msg = err.to_string();
+        assert!(msg.contains("clock_precision"), "{msg}");
+        assert!(msg.contains(&format!("{bad:?}")), "{msg}");
+        assert!(msg.contains("100µs") && msg.contains("1s"), "{msg}");
+    }
+    for good in [Config::MIN_COARSE_INTERVAL, MS, Config::MAX_COARSE_INTERVAL] {
+        let config = Config::builder().clock_precision(coarse(good)).build();
+        assert_eq!(config.expect("in range").clock_precision(), coarse(good));
+    }
+    // The last setting wins, like every other builder setting.
+    let back = Config::builder()
+        .clock_precision(coarse(Duration::ZERO))
+        .clock_precision(ClockPrecision::Precise)
+        .build();
+    assert_eq!(
+        back.expect("precise").clock_precision(),
+        ClockPrecision::Precise
+    );
+}
+
+/// `with_clock` reads the clock it is given whatever the precision: with a mock, a coarse
+/// config steps exactly like a precise one, to the microsecond at the deadline, with an exact
+/// `retry_after`.
+#[test]
+fn with_a_mock_a_coarse_config_stays_deterministic() {
+    let timeout = Duration::from_secs(20);
+    let config = Config::builder()
+        .failure_threshold(2)
+        .success_threshold(1)
+        .timeout(timeout)
+        .clock_precision(coarse(Duration::from_millis(500)))
+        .build()
+        .expect("valid");
+    let (clock, mock) = Clock::mock();
+    mock.increment(Duration::from_secs(1_000));
+    let breaker = CircuitBreaker::with_clock("mocked", config, clock);
+    mock.increment(Duration::from_millis(3));
+    for _ in 0..2 {
+        let _ = breaker.call(|| Err::<(), _>("down"));
+    }
+    assert_eq!(breaker.state(), State::Open);
+
+    mock.increment(timeout - US);
+    let r = breaker.try_acquire().expect_err("open until the deadline");
+    assert_eq!(r.state(), State::Open);
+    assert_eq!(r.retry_after(), Some(US));
+    // Below a microsecond nothing changes (readings round down).
+    mock.increment(US - NS);
+    assert_eq!(breaker.state(), State::Open);
+    mock.increment(NS);
+    assert_eq!(breaker.state(), State::HalfOpen);
+    breaker.try_acquire().expect("the first probe").success();
+    assert_eq!(breaker.state(), State::Closed);
+}
+
+/// The coarse clock handed out by `coarse_clock()` is the one coarse breakers read: never
+/// ahead of quanta's clock, and moving.
+#[test]
+fn the_coarse_clock_trails_the_tsc_clock_and_moves() {
+    let config = Config::builder()
+        .clock_precision(coarse(MS))
+        .build()
+        .expect("valid");
+    let _breaker = CircuitBreaker::with_config("trails", config);
+    let Some(clock) = breakerbox::coarse_clock() else {
+        return; // The thread could not start: the breaker is precise (documented).
+    };
+    let first = clock.now();
+    assert!(first <= quanta::Instant::now());
+    let started = std::time::Instant::now();
+    while clock.now() <= first {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "the coarse clock stood still"
+        );
+        thread::sleep(Duration::from_micros(200));
+    }
+    assert!(clock.now() <= quanta::Instant::now());
+}
+
+/// With the real clock thread (1 ms): an open breaker is still open before its deadline and
+/// half-open no later than the deadline plus one interval plus scheduling slack.
+///
+/// Exact reasoning, not timing luck: a coarse reading is a copy of an earlier reading of
+/// quanta's clock, so it is never ahead of it, and it never goes back. Let `c0` be the
+/// coarse time just before `force_open` and `opened` quanta's time just after: the open
+/// period starts at a reading in `[c0, opened]`. So the breaker is surely open while
+/// quanta's time is below `c0 + timeout` (it may end up to one interval early, as
+/// documented, but not before that), and surely half-open once the coarse time reaches
+/// `opened + timeout`, which it does one interval plus the thread's wake-up delay after
+/// quanta's time does. Bounded: an attempt gives up half a second after the deadline.
+#[test]
+fn a_real_coarse_clock_ends_the_open_period_within_one_interval() {
+    const TIMEOUT: Duration = Duration::from_millis(20);
+    const INTERVAL: Duration = Duration::from_millis(1);
+    // Scheduling delays of this thread and the clock thread on a loaded machine.
+    const SLACK: Duration = Duration::from_millis(500);
+    // Microsecond rounding of the two readings and of the timeout.
+    const ROUNDING: Duration = Duration::from_micros(3);
+    let config = Config::builder()
+        .timeout(TIMEOUT)
+        .clock_precision(coarse(INTERVAL))
+        .build()
+        .expect("valid");
+
+    // A run proves "open before the deadline" only if this thread sampled the state before
+    // it; on a badly loaded machine it may not have: try again, a few times.
+    for attempt in 0..5 {
+        let breaker = CircuitBreaker::with_config("coarse", config.clone());
+        if breakerbox::coarse_clock_interval().is_none() {
+            return; // The thread could not start: the breaker is precise (documented).
+        }
+        assert!(breakerbox::coarse_clock_interval().is_some_and(|i| i <= INTERVAL));
+        let c0 = breakerbox::coarse_clock().expect("running").now();
+        breaker.force_open();
+        let opened = quanta::Instant::now();
+        let surely_open_until = c0 + TIMEOUT - ROUNDING;
+        let half_open_by = opened + TIMEOUT + INTERVAL + SLACK;
+        let mut open_samples = 0;
+        loop {
+            let before = quanta::Instant::now();
+            let state = breaker.state();
+            let rejection = breaker.try_acquire().err();
+            let after = quanta::Instant::now();
+            if after < surely_open_until {
+                assert_eq!(
+                    state,
+                    State::Open,
+                    "half-open {:?} early",
+                    surely_open_until - after
+                );
+                let r = rejection.expect("an open breaker rejects");
+                let left = r.retry_after().expect("open: a retry_after");
+                assert!(left > Duration::ZERO && left <= TIMEOUT, "{left:?}");
+                open_samples += 1;
+            }
+            if state == State::HalfOpen {
+                break;
+            }
+            assert!(
+                before <= half_open_by,
+                "still open {:?} after the deadline",
+                before - (opened + TIMEOUT)
+            );
+            thread::sleep(Duration::from_micros(200));
+        }
+        if open_samples > 0 {
+            return;
+        }
+        eprintln!("attempt {attempt}: no sample before the deadline (a loaded machine); again");
+    }
+    panic!("never sampled the breaker before its deadline in 5 attempts");
+}
