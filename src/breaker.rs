@@ -83,7 +83,7 @@ impl CircuitBreaker {
     /// ```
     pub fn with_config(name: impl Into<String>, config: Config) -> Self {
         let clock = crate::clock::for_precision(config.clock_precision());
-        Self::with_clock(name, config, clock)
+        Self::build(name, config, clock)
     }
 
     /// A breaker reading time from `clock`; pass [`quanta::Clock::mock`] in tests to step
@@ -108,14 +108,15 @@ impl CircuitBreaker {
     /// # Ok::<(), breakerbox::ConfigError>(())
     /// ```
     pub fn with_clock(name: impl Into<String>, config: Config, clock: quanta::Clock) -> Self {
+        Self::build(name, config, Clock::new(clock))
+    }
+
+    /// A breaker reading `clock` (precise, or with the coarse clock beside it).
+    pub(crate) fn build(name: impl Into<String>, config: Config, clock: Clock) -> Self {
         let name: Arc<str> = Arc::from(name.into());
         let seed = config.jitter_seed().unwrap_or_else(random_seed);
         CircuitBreaker {
-            engine: Engine::new(
-                Clock::new(clock),
-                seed,
-                config.slow_call_duration().is_some(),
-            ),
+            engine: Engine::new(clock, seed, config.slow_call_duration().is_some()),
             window: RateWindow::for_config(&config).map(Box::new),
             reject_name: Name::new(&name),
             name,
@@ -690,6 +691,69 @@ impl fmt::Debug for CircuitBreaker {
             .field("config", &self.config)
             .field("listeners", &self.listeners)
             .finish()
+    }
+}
+
+/// The coarse clock decides rejections only where they are certain, on injected clocks.
+#[cfg(all(test, not(loom)))]
+mod coarse {
+    use super::*;
+    use crate::State;
+
+    const MS: u64 = 1_000_000;
+
+    /// A breaker open for 20 ms whose coarse clock (1 ms interval) lags the precise one.
+    fn open_breaker() -> (CircuitBreaker, Arc<quanta::Mock>, Arc<quanta::Mock>) {
+        let (precise, p) = quanta::Clock::mock();
+        let (coarse, c) = quanta::Clock::mock();
+        let clock = Clock::new(precise).with_coarse(coarse, Duration::from_millis(1));
+        let config = Config::builder()
+            .timeout(Duration::from_millis(20))
+            .build()
+            .expect("valid");
+        let breaker = CircuitBreaker::build("coarse", config, clock);
+        breaker.force_open();
+        (breaker, p, c)
+    }
+
+    fn retry_after_us(b: &CircuitBreaker) -> Option<u64> {
+        let r = b.try_acquire().expect_err("rejected");
+        assert_eq!(r.state(), State::Open);
+        r.retry_after().map(|d| d.as_micros() as u64)
+    }
+
+    #[test]
+    fn on_time_the_deadline_is_exact() {
+        let (b, p, c) = open_breaker();
+        // 18 ms in, the coarse clock 0.5 ms behind: rejected on the coarse bound
+        // (18.5 ms + 1.001 ms < 20 ms), retry_after from the bound (at most 1 ms short).
+        p.increment(18 * MS);
+        c.increment(18 * MS - MS / 2);
+        assert_eq!(retry_after_us(&b), Some(20_000 - (17_500 + 1_001)));
+        // 19.5 ms in: the bound reaches the deadline, so the precise clock decides: still
+        // open, with the exact time left.
+        p.increment(MS + MS / 2);
+        c.increment(MS + MS / 2);
+        assert_eq!(retry_after_us(&b), Some(500));
+        // At the deadline: admitted (the first probe), although the coarse clock is behind.
+        p.increment(MS / 2);
+        c.increment(MS / 2);
+        b.try_acquire().expect("the deadline is exact").success();
+    }
+
+    #[test]
+    fn a_late_clock_thread_makes_rejections_late_never_early() {
+        let (b, p, c) = open_breaker();
+        // The precise time is past the deadline, the coarse clock 5 ms behind (its thread
+        // descheduled): the bound is below the deadline, so the call is still rejected.
+        p.increment(21 * MS);
+        c.increment(16 * MS);
+        assert!(retry_after_us(&b).is_some());
+        // Queries read the precise clock.
+        assert_eq!(b.state(), State::HalfOpen);
+        // Once the thread ticks again, admitted.
+        c.increment(5 * MS);
+        b.try_acquire().expect("caught up").success();
     }
 }
 

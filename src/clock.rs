@@ -8,22 +8,20 @@
 //! # The coarse clock
 //!
 //! A breaker built by `new` / `with_config` (and so by the registry) with
-//! [`ClockPrecision::Coarse`] reads the process's *coarse clock* instead of the TSC: a
+//! [`ClockPrecision::Coarse`] keeps, beside its TSC clock, the process's *coarse clock*: a
 //! `quanta::Clock` whose every read is one atomic load of a value that one background thread
 //! of this module, `breakerbox-tick`, advances every interval to the TSC clock's time (in
 //! the same units: its `now()` is comparable with `quanta::Instant::now()`, and lags it by up
-//! to one interval). The
-//! breaker's code is the same: [`Clock::now_us`] has no branch for it, so the precise path
-//! costs exactly what it cost before (the choice is made once, at construction, by picking
-//! the `quanta::Clock`).
+//! to one interval while the thread keeps time). Only [`Clock::now_bound_us`] reads it, and
+//! only the open path's shortcut calls that; [`Clock::now_us`] has no branch for it.
 //!
 //! The coarse clock is a [`quanta::Clock::mock`] driven by that thread: quanta's only clock
 //! whose reads load a value we set (`raw()` is the mock's value, `delta_as_nanos` a plain
 //! subtraction: no `rdtsc`, no scaling). Not quanta's own coarse time
 //! ([`quanta::Clock::recent`] with a [`quanta::Upkeep`] thread), because:
-//! * reading `recent()` needs its own branch in `now_us` (its epoch is in other units than
-//!   `raw()`'s), and that branch made LLVM stop inlining the engine's `view` into the
-//!   rejection path: 30 instructions more on every *precise* rejection, measured;
+//! * `recent()`'s epoch is in other units than `raw()`'s, and a first version that read it
+//!   inside `now_us` cost every *precise* rejection 30 instructions more (LLVM stopped
+//!   inlining the engine's `view`), measured;
 //! * only one `Upkeep` may run per process, so another crate may own it, at an interval we
 //!   cannot know, and may stop it at any time: its recent time then freezes, and a breaker
 //!   reading it would stay open for ever. Our thread is ours, and leaves quanta's recent
@@ -45,11 +43,12 @@
 //!
 //! # What a coarse reading costs in accuracy
 //!
-//! A reading lags real time by between 0 and one interval (more if the OS is late to wake
-//! the thread). Both ends of a period are such readings, so a period (`timeout`,
-//! `half_open_timeout`, a slow call, a time window's bucket) lasts its length give or take
-//! one interval, plus the thread's wake-up delay and the microsecond rounding;
-//! `Rejected::retry_after` is accurate to the same bound.
+//! Nothing, where it matters: `now_bound_us` is the coarse reading plus one interval, a
+//! bound of the real time while the thread keeps time, and the shortcut rejects on it only
+//! while the bound is before the deadline ("not over at a later time" implies "not over
+//! now"); otherwise the engine's loop reads the TSC. Periods start and end on precise
+//! readings. Costs: a rejection's `retry_after` may be up to one interval short; and a
+//! thread woken late by the OS makes rejections late (never early) by its lateness.
 
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::thread::{self, Thread};
@@ -64,13 +63,18 @@ pub(crate) fn shared() -> quanta::Clock {
     CLOCK.get_or_init(quanta::Clock::new).clone()
 }
 
-/// The clock of a breaker built without an injected one: the TSC clock, or for
-/// [`ClockPrecision::Coarse`] the process's coarse clock (starting its thread, or
-/// shortening its interval), or the TSC clock if the thread cannot be spawned.
-pub(crate) fn for_precision(precision: ClockPrecision) -> quanta::Clock {
+/// The clock of a breaker built without an injected one: the TSC clock, and for
+/// [`ClockPrecision::Coarse`] the process's coarse clock beside it for rejections
+/// (starting its thread, or shortening its interval); the TSC clock alone if the thread
+/// cannot be spawned.
+pub(crate) fn for_precision(precision: ClockPrecision) -> Clock {
+    let precise = Clock::new(shared());
     match precision {
-        ClockPrecision::Precise => shared(),
-        ClockPrecision::Coarse(interval) => coarse::request(interval).unwrap_or_else(shared),
+        ClockPrecision::Precise => precise,
+        ClockPrecision::Coarse(interval) => match coarse::request(interval) {
+            Some(coarse) => precise.with_coarse(coarse, interval),
+            None => precise,
+        },
     }
 }
 
@@ -82,6 +86,22 @@ pub(crate) struct Clock {
     epoch: u64,
     /// Wall-clock time at creation, µs since the Unix epoch, for `Metrics`' `SystemTime`s.
     wall_us: u64,
+    /// The coarse clock, for [`now_bound_us`](Clock::now_bound_us) only; boxed, so that a
+    /// precise breaker carries one word for it.
+    coarse: Option<Box<Coarse>>,
+}
+
+/// The process's coarse clock as one breaker reads it.
+#[derive(Clone, Debug)]
+struct Coarse {
+    /// The driven clock: its raw value is nanoseconds of the TSC clock's `Instant`s.
+    clock: quanta::Clock,
+    /// The breaker's epoch in those nanoseconds.
+    epoch_ns: u64,
+    /// How far a coarse reading may lag the TSC clock while the thread keeps time: the
+    /// interval this breaker asked for (the thread's is never longer), plus 1 µs for the
+    /// rounding of the two conversions.
+    lag_us: u64,
 }
 
 impl Clock {
@@ -93,6 +113,28 @@ impl Clock {
             wall_us: SystemTime::now()
                 .duration_since(SystemTime::UNIX_EPOCH)
                 .map_or(0, to_us),
+            coarse: None,
+        }
+    }
+
+    /// This clock, with `coarse` (the process's coarse clock, driven to this clock's
+    /// `Instant`s every `interval`) for [`now_bound_us`](Clock::now_bound_us).
+    pub(crate) fn with_coarse(self, coarse: quanta::Clock, interval: Duration) -> Clock {
+        // `quanta::Instant` keeps its nanoseconds private: a fresh mock's `now()` is the
+        // instant 0, and an instant's nanoseconds are its distance from it.
+        let zero = quanta::Clock::mock().0.now();
+        let epoch = self
+            .inner
+            .scaled(self.epoch)
+            .saturating_duration_since(zero);
+        let coarse = Coarse {
+            clock: coarse,
+            epoch_ns: u64::try_from(epoch.as_nanos()).unwrap_or(u64::MAX),
+            lag_us: to_us(interval).saturating_add(1),
+        };
+        Clock {
+            coarse: Some(Box::new(coarse)),
+            ..self
         }
     }
 
@@ -100,6 +142,20 @@ impl Clock {
     #[inline]
     pub(crate) fn now_us(&self) -> u64 {
         self.inner.delta_as_nanos(self.epoch, self.inner.raw()) / 1_000
+    }
+
+    /// A time not earlier than [`now_us`](Clock::now_us), for a decision that holds at any
+    /// earlier time too: "the period has not ended" (`now < deadline`) is true at `now_us()`
+    /// whenever it is true at this bound. Precise: `now_us()` itself. Coarse: the coarse
+    /// reading plus its lag (one atomic load, no TSC read), a bound as long as the clock
+    /// thread keeps time; if it is late by more than its interval, the bound may be below
+    /// `now_us()` by that lateness.
+    #[inline]
+    pub(crate) fn now_bound_us(&self) -> u64 {
+        match &self.coarse {
+            None => self.now_us(),
+            Some(c) => (c.clock.raw().saturating_sub(c.epoch_ns) / 1_000).saturating_add(c.lag_us),
+        }
     }
 
     /// The wall-clock time of a breaker time.
@@ -142,12 +198,13 @@ pub fn coarse_clock_interval() -> Option<Duration> {
 }
 
 /// The process's coarse clock, if its thread runs (see [`coarse_clock_interval`]): the clock
-/// every breaker built with [`ClockPrecision::Coarse`] reads. Its `now()` is the time of
-/// [`quanta::Clock::now`], as of the thread's last tick (never ahead of it, at most one
-/// interval plus the thread's wake-up delay behind); a read is one atomic load.
+/// every breaker built with [`ClockPrecision::Coarse`] reads to reject. Its `now()` is the
+/// time of [`quanta::Clock::now`], as of the thread's last tick (never ahead of it, at most
+/// one interval plus the thread's wake-up delay behind); a read is one atomic load.
 ///
-/// For [`CircuitBreaker::with_clock`](crate::CircuitBreaker::with_clock), or to see the time
-/// coarse breakers see.
+/// To see the time coarse breakers reject on (monitoring, tests). Handed to
+/// [`CircuitBreaker::with_clock`](crate::CircuitBreaker::with_clock) it would be that
+/// breaker's only clock, every reading coarse: not what `ClockPrecision::Coarse` does.
 ///
 /// # Examples
 ///
@@ -161,8 +218,6 @@ pub fn coarse_clock_interval() -> Option<Duration> {
 /// let _first = CircuitBreaker::with_config("first", coarse.clone());
 /// if let Some(clock) = breakerbox::coarse_clock() {
 ///     assert!(clock.now() <= quanta::Instant::now());
-///     // The same clock, injected: no second thread.
-///     let _second = CircuitBreaker::with_clock("second", coarse, clock);
 /// }
 /// # Ok::<(), breakerbox::ConfigError>(())
 /// ```
@@ -349,6 +404,34 @@ mod tests {
         assert_eq!(driven.value(), total + 1_000);
     }
 
+    /// The coarse bound: the coarse reading in the breaker's microseconds plus the lag
+    /// (interval + 1 µs), never below the time while the coarse clock lags by less than the
+    /// interval. Deterministic: both clocks are mocks (a mock's `scaled` is the identity).
+    #[test]
+    fn the_coarse_bound_is_the_reading_plus_its_lag() {
+        let (precise, p) = quanta::Clock::mock();
+        let (coarse, c) = quanta::Clock::mock();
+        p.increment(10_000_000);
+        c.increment(9_700_000); // 300 µs behind
+        let clock = Clock::new(precise).with_coarse(coarse, Duration::from_millis(1));
+        assert_eq!((clock.now_us(), clock.now_bound_us()), (0, 1_001));
+        p.increment(5_400_000);
+        c.increment(5_300_000);
+        assert_eq!(
+            (clock.now_us(), clock.now_bound_us()),
+            (5_400, 5_000 + 1_001)
+        );
+        // Lagging by up to the interval, the bound is at or above the time.
+        for lag_ns in [0, 1, 999, 500_000, 999_999, 1_000_000] {
+            let (precise, p) = quanta::Clock::mock();
+            let (coarse, c) = quanta::Clock::mock();
+            let clock = Clock::new(precise).with_coarse(coarse, Duration::from_millis(1));
+            p.increment(77_777_777);
+            c.increment(77_777_777 - lag_ns);
+            assert!(clock.now_bound_us() >= clock.now_us(), "lag {lag_ns} ns");
+        }
+    }
+
     /// A refused spawn gives no clock and leaves the slot empty; the next request tries
     /// again. No thread runs here: the spawner only says yes or no.
     #[test]
@@ -389,15 +472,10 @@ mod tests {
         assert!(coarse::request(Duration::from_secs(1)).is_some());
         assert!(coarse_clock_interval().is_some_and(|i| i <= Duration::from_millis(2)));
 
-        let raw = for_precision(ClockPrecision::Coarse(Duration::from_millis(2)));
-        assert!(
-            raw.now() <= quanta::Instant::now(),
-            "never ahead of the TSC clock"
-        );
-        let clock = Clock::new(raw);
+        let clock = for_precision(ClockPrecision::Coarse(Duration::from_millis(2)));
         let start = std::time::Instant::now();
         // Bounded: the thread ticks every 2 ms; allow a loaded machine 10 s.
-        while clock.now_us() < 5_000 {
+        while clock.now_bound_us() < 5_000 {
             assert!(
                 start.elapsed() < Duration::from_secs(10),
                 "coarse time stood still"

@@ -51,15 +51,16 @@ pub enum Window {
 ///
 /// # The trade
 ///
-/// * **Accuracy.** A coarse reading lags real time by up to one interval (plus the time the
-///   OS takes to wake the clock thread), and is never ahead of it. Periods are measured
-///   between two such readings, so an open period (`timeout`, and every backoff period), a
-///   half-open period, a slow call and a time window's buckets each last their length give
-///   or take one interval (plus that wake-up delay and a microsecond of rounding): the
-///   breaker may move to half-open up to one interval late *or early* (early when the period
-///   began on a reading that was already one interval old).
-///   [`Rejected::retry_after`](crate::Rejected::retry_after) and the `SystemTime`s in
-///   [`Metrics`](crate::Metrics) are accurate to the same bound.
+/// * **Only rejections read it.** Transitions, deadlines, slow-call timing, time-window
+///   buckets and the `SystemTime`s in [`Metrics`](crate::Metrics) keep the precise clock. An
+///   open breaker rejects on the coarse reading plus one interval (a bound of the real time
+///   while the clock thread keeps time) only while that bound is before the period's
+///   deadline; in the period's last interval the precise clock decides. So the period ends
+///   on time, never early, and late only when the OS wakes the clock thread late (by that
+///   lateness). [`Rejected::retry_after`](crate::Rejected::retry_after) of a coarse rejection
+///   may be up to one interval short; [`state`](crate::CircuitBreaker::state) and
+///   [`is_available`](crate::CircuitBreaker::is_available) read the precise clock, so while
+///   the thread is late they may report half-open before `try_acquire` admits.
 /// * **One thread per process.** The first breaker built with a coarse config starts a
 ///   thread named `breakerbox-tick` that sleeps between ticks and runs until the process
 ///   exits; breakers with the precise clock never start it. All coarse breakers share it and
@@ -71,16 +72,15 @@ pub enum Window {
 ///   panic, no error); the next coarse breaker tries again.
 /// * **Where it applies.** [`CircuitBreaker::new`](crate::CircuitBreaker::new),
 ///   [`with_config`](crate::CircuitBreaker::with_config) and the
-///   [`Registry`](crate::Registry) pick the clock from this setting;
-///   [`with_clock`](crate::CircuitBreaker::with_clock) reads the clock it is given, so
-///   tests with [`quanta::Clock::mock`] stay deterministic whatever the precision (pass
-///   [`coarse_clock`](crate::coarse_clock) to it for a coarse breaker).
+///   [`Registry`](crate::Registry) follow this setting;
+///   [`with_clock`](crate::CircuitBreaker::with_clock) reads only the clock it is given, so
+///   tests with [`quanta::Clock::mock`] stay deterministic whatever the precision.
 /// * **Independent of quanta's own coarse time.** The thread drives a clock of its own; it
 ///   neither starts nor needs a [`quanta::Upkeep`] (one per process, perhaps owned and
 ///   stopped by another crate) and leaves [`quanta::Clock::recent`] alone.
 ///
 /// Pick an interval well below `timeout`: 1 ms next to a 30 s timeout changes nothing a
-/// user can see. Keep the precise clock for slow-call durations of a few intervals or less.
+/// user can see.
 ///
 /// # Examples
 ///
@@ -219,8 +219,9 @@ impl Config {
     /// ```
     pub const MIN_COARSE_INTERVAL: Duration = Duration::from_micros(100);
 
-    /// The longest interval of [`ClockPrecision::Coarse`]: one second. Periods are accurate
-    /// to one interval; a coarser clock than this belongs to no circuit breaker.
+    /// The longest interval of [`ClockPrecision::Coarse`]: one second. `retry_after` of a
+    /// coarse rejection is accurate to one interval; a coarser clock than this belongs to no
+    /// circuit breaker.
     ///
     /// # Examples
     ///

@@ -164,7 +164,9 @@ impl Engine {
             failpoints::hit("view.after_word");
             let stamp = self.stamp.load();
             failpoints::hit("view.after_stamp");
-            let now = self.clock.now_us();
+            // A bound of the time (the coarse clock's, or the time itself): a period not
+            // over at the bound is not over now. Near the deadline the loop reads the time.
+            let now = self.clock.now_bound_us();
             if let Some(left) = transition::open_refusal(w, stamp, now, lim) {
                 cells.bump(Counter::Rejected);
                 return Err(Refusal {

@@ -123,24 +123,24 @@ fn the_coarse_clock_trails_the_tsc_clock_and_moves() {
     assert!(clock.now() <= quanta::Instant::now());
 }
 
-/// With the real clock thread (1 ms): an open breaker is still open before its deadline and
-/// half-open no later than the deadline plus one interval plus scheduling slack.
+/// With the real clock thread (1 ms): an open breaker rejects every call before its
+/// deadline, and admits one no later than the deadline plus one interval plus scheduling
+/// slack; its state reads the precise clock.
 ///
-/// Exact reasoning, not timing luck: a coarse reading is a copy of an earlier reading of
-/// quanta's clock, so it is never ahead of it, and it never goes back. Let `c0` be the
-/// coarse time just before `force_open` and `opened` quanta's time just after: the open
-/// period starts at a reading in `[c0, opened]`. So the breaker is surely open while
-/// quanta's time is below `c0 + timeout` (it may end up to one interval early, as
-/// documented, but not before that), and surely half-open once the coarse time reaches
-/// `opened + timeout`, which it does one interval plus the thread's wake-up delay after
-/// quanta's time does. Bounded: an attempt gives up half a second after the deadline.
+/// Exact reasoning, not timing luck: the deadline is set from the precise clock, read
+/// between `before` and `opened` (quanta's time just before and just after `force_open`),
+/// so the period surely lasts while quanta's time is below `before + timeout`. A rejection
+/// is decided on the coarse reading plus one interval only while that bound is below the
+/// deadline, else on the precise clock: never early. Admission comes once the bound reaches
+/// the deadline, which it does at the latest one interval plus the thread's wake-up delay
+/// after the deadline. Bounded: an attempt gives up half a second after the deadline.
 #[test]
-fn a_real_coarse_clock_ends_the_open_period_within_one_interval() {
+fn a_real_coarse_clock_rejects_until_the_deadline_and_admits_within_one_interval() {
     const TIMEOUT: Duration = Duration::from_millis(20);
     const INTERVAL: Duration = Duration::from_millis(1);
     // Scheduling delays of this thread and the clock thread on a loaded machine.
     const SLACK: Duration = Duration::from_millis(500);
-    // Microsecond rounding of the two readings and of the timeout.
+    // Microsecond rounding of the readings and of the timeout.
     const ROUNDING: Duration = Duration::from_micros(3);
     let config = Config::builder()
         .timeout(TIMEOUT)
@@ -148,45 +148,50 @@ fn a_real_coarse_clock_ends_the_open_period_within_one_interval() {
         .build()
         .expect("valid");
 
-    // A run proves "open before the deadline" only if this thread sampled the state before
-    // it; on a badly loaded machine it may not have: try again, a few times.
+    // A run proves "rejected before the deadline" only if this thread sampled the breaker
+    // before it; on a badly loaded machine it may not have: try again, a few times.
     for attempt in 0..5 {
         let breaker = CircuitBreaker::with_config("coarse", config.clone());
         if breakerbox::coarse_clock_interval().is_none() {
             return; // The thread could not start: the breaker is precise (documented).
         }
         assert!(breakerbox::coarse_clock_interval().is_some_and(|i| i <= INTERVAL));
-        let c0 = breakerbox::coarse_clock().expect("running").now();
+        let before = quanta::Instant::now();
         breaker.force_open();
         let opened = quanta::Instant::now();
-        let surely_open_until = c0 + TIMEOUT - ROUNDING;
-        let half_open_by = opened + TIMEOUT + INTERVAL + SLACK;
+        let surely_open_until = before + TIMEOUT - ROUNDING;
+        let admitted_by = opened + TIMEOUT + INTERVAL + SLACK;
         let mut open_samples = 0;
         loop {
-            let before = quanta::Instant::now();
+            let sampled = quanta::Instant::now();
+            let tried = breaker.try_acquire();
             let state = breaker.state();
-            let rejection = breaker.try_acquire().err();
             let after = quanta::Instant::now();
+            match tried {
+                Err(r) => {
+                    let left = r.retry_after().expect("open: a retry_after");
+                    assert!(left <= TIMEOUT, "{left:?}");
+                    assert!(
+                        sampled <= admitted_by,
+                        "still rejecting {:?} after the deadline",
+                        sampled - (opened + TIMEOUT)
+                    );
+                }
+                Ok(probe) => {
+                    assert!(
+                        sampled >= surely_open_until,
+                        "admitted {:?} early",
+                        surely_open_until - sampled
+                    );
+                    assert_eq!(state, State::HalfOpen);
+                    probe.success();
+                    break;
+                }
+            }
             if after < surely_open_until {
-                assert_eq!(
-                    state,
-                    State::Open,
-                    "half-open {:?} early",
-                    surely_open_until - after
-                );
-                let r = rejection.expect("an open breaker rejects");
-                let left = r.retry_after().expect("open: a retry_after");
-                assert!(left > Duration::ZERO && left <= TIMEOUT, "{left:?}");
+                assert_eq!(state, State::Open, "{:?} early", surely_open_until - after);
                 open_samples += 1;
             }
-            if state == State::HalfOpen {
-                break;
-            }
-            assert!(
-                before <= half_open_by,
-                "still open {:?} after the deadline",
-                before - (opened + TIMEOUT)
-            );
             thread::sleep(Duration::from_micros(200));
         }
         if open_samples > 0 {
