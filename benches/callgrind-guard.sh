@@ -10,6 +10,7 @@
 #   breakerbox_permit_outlined closed_ok     the same, `try_acquire` #[inline(never)]
 #   breakerbox(_outlined)      open_reject   a rejection by an open breaker
 #   breakerbox(_outlined)      closed_mixed  `call`, one failure in ten
+#   breakerbox_coarse          open_reject   a rejection with ClockPrecision::Coarse(1 ms)
 #
 # Usage:
 #   benches/callgrind-guard.sh            check every case against its budget (CI)
@@ -30,6 +31,7 @@ cases=(
     "breakerbox_outlined open_reject"
     "breakerbox closed_mixed"
     "breakerbox_outlined closed_mixed"
+    "breakerbox_coarse open_reject"
 )
 
 mode=check
