@@ -208,29 +208,44 @@
 //!
 //! # Costs (per outcome)
 //!
-//! Measured on this 2-CPU AMD EPYC VM (`examples/window_instructions.rs`: instructions by
-//! callgrind, including about 25 of loop and call overhead; ns as user CPU time per add,
-//! since the shared machine's wall clock is not trustworthy):
+//! Measured on this 2-CPU AMD EPYC VM through the breaker: `CircuitBreaker::call` in a loop
+//! on a breaker configured as in `benches/policies.rs` (open at 50 % failures once 20 were
+//! seen). Instructions per call by callgrind, loop included; ns as user CPU time per call
+//! over 5 × 10^6 calls per thread (the shared machine's wall clock is not trustworthy; at
+//! 2 threads both run at once on the 2 CPUs). The same breaker without a window: 61
+//! instructions and 12 ns per success, 113 instructions per call with 1 failure in 10.
 //!
-//! | scenario                               | instructions | ns (1 thread) |
-//! |----------------------------------------|-------------:|--------------:|
-//! | `Calls(100)`, success                  |          164 |            16 |
-//! | `Calls(100)`, 1 failure in 10 + totals |          184 |            18 |
-//! | `Time(10 s)`, success                  |          110 |             8 |
-//! | `Time(10 s)`, 1 failure in 10 + totals |          137 |            12 |
+//! | scenario                      | instructions | ns, 1 thread | ns, 2 threads |
+//! |-------------------------------|-------------:|-------------:|--------------:|
+//! | `Calls(100)`, successes       |          279 |           22 |            45 |
+//! | `Calls(100)`, 1 failure in 10 |          327 |           40 |            52 |
+//! | `Time(10 s)`, successes       |          252 |           42 |            41 |
+//! | `Time(10 s)`, 1 failure in 10 |          326 |           58 |            62 |
 //!
-//! - Calls: one 128-bit load, one 128-bit store into the ring, one 128-bit CAS on the header
-//!   (`lock cmpxchg16b`). Under contention a failed CAS retries (the `fetch_add` the issue
-//!   sketched cannot be made conditional on the generation, so a late writer would leak):
-//!   one RMW per attempt, and one attempt succeeds per round, so it is lock-free.
-//!   Totals: two 128-bit loads. Without `-C target-feature=+cmpxchg16b` (or a
-//!   `target-cpu` that has it), `portable_atomic` reaches each 128-bit operation through a
-//!   run-time-detected function pointer: most of the instructions above.
-//! - Time, owning thread: one shared-read load (`newest`), one division, then plain 64-bit
-//!   loads and stores on the thread's own lines (a success: load `gen`, load and store
-//!   `head`). Threads without a stripe: a 128-bit CAS on the shared stripe.
-//!   Totals: per stripe, 2 loads plus, if it holds the generation, `2 × BUCKETS`; the shared
-//!   stripe 1 load unless used in the generation (then `3 × BUCKETS` 128-bit loads).
+//! - Calls, success: no clock read and no sum (once the window is full). One 128-bit load,
+//!   one 128-bit store into the ring, one 128-bit CAS on the header (`lock cmpxchg16b`, the
+//!   one shared read-modify-write); about 120 of the instructions, of which about 35 are
+//!   `portable_atomic` reaching the three 128-bit operations through a run-time-detected
+//!   function pointer (the baseline x86-64 target has no `cmpxchg16b`; with
+//!   `-C target-feature=+cmpxchg16b` or a `target-cpu` that has it they are inlined). At 2
+//!   threads the header's line and the ring's lines move between the cores on every
+//!   outcome: that is the rest of the 2-thread figure. Under contention a failed CAS
+//!   retries with the value it returned (the `fetch_add` the issue sketched cannot be made
+//!   conditional on the generation, so a late writer would leak): one RMW per attempt, and
+//!   one attempt succeeds per round, so it is lock-free. A failure or slow call, or any
+//!   outcome before the window is full, adds the totals: the header's prefix counts minus
+//!   one 128-bit ring load.
+//! - Time, owning thread, success: the clock read (about 45 instructions of `quanta`), then
+//!   the window: one shared-read load (`newest`), the epoch by a reciprocal multiply, the
+//!   owner's `gen`, `head` and `quiet` loads and one `head` store, all on the thread's own
+//!   line, about 50 instructions; no sum once the thread has judged the window in this
+//!   epoch. No line is written by two threads, so 2 threads cost what 1 does. A failure
+//!   (and the first success of each epoch per thread) adds the sum: per owned stripe 2
+//!   loads plus, if it holds the generation, `2 × BUCKETS`; the shared stripe 1 load unless
+//!   used in the generation (then `3 × BUCKETS` 128-bit loads). Threads without a stripe:
+//!   a 128-bit CAS on the shared stripe and always the sum.
+//! - The rest of each figure over the windowless breaker is the breaker's record path
+//!   (`engine.rs`), which a windowed outcome always takes.
 //! - Memory ([`RateWindow::footprint`]): 128 bytes inline (the Calls header has its own
 //!   line), plus Calls `16 × (n + 16)` bytes of ring, Time `192 × owned stripes + 512` bytes,
 //!   owned stripes = CPUs + 1 (2..=32). On a 2-CPU machine: `Calls(100)` 1 984 B,
