@@ -124,20 +124,23 @@
 //!   left the window since that judgment (an outcome leaves only when the reader's epoch
 //!   moves); the count was at the minimum then and only grew; every failure or slow call
 //!   entered since judged the window itself; and plain successes only lower the rates. With
-//!   outcomes recorded one after another on a clock that does not go back (what
-//!   `tests/model.rs` checks against its reference of P3), this is P3 exactly. The mark is
-//!   written only by a judgment, and only when it changes: at most twice per epoch per
-//!   thread once the minimum is reached, on the owner's own line. Threads without an owned
-//!   stripe always judge.
+//!   outcomes recorded one after another on a clock that does not go back (what the
+//!   proptests below check against a reference of P3, and `tests/model.rs`
+//!   (`time_window_rate_matches_model`) through the breaker), this is P3 exactly. The mark is written only by a judgment, and only when it changes: normally
+//!   once per epoch per thread once the minimum is reached, on the owner's own line; the
+//!   success path only reads it. Threads without an owned stripe always judge.
 //!
-//! Concurrently, a skip gives the same guarantee as a judgment: every outcome that could
-//! raise a rate still judges the window after entering, on a sum that contains it and at
-//! least what entered before it became visible. (Two racing failures can each miss the
-//! other's entry, skip or no skip: the counts are read, not locked.) A thread whose clock
-//! reads an epoch behind another thread's may already find the oldest bucket recycled by
-//! that thread; its mark is for its own older epoch, and the first outcome at the newer
-//! epoch judges the newer window. Failures and slow calls are always judged; so is every
-//! outcome while a `Calls` window is not yet full.
+//! Concurrently, the judgments that matter are unchanged: every failure and slow call, and
+//! every outcome while a `Calls` window is not yet full, still judges the window after
+//! entering, on a sum that holds its own outcome and whatever else it sees by then; only a
+//! plain success that the argument above shows harmless, relative to a judgment made
+//! earlier (a `Calls` ticket's predecessor, or the owner's own judgment in the same epoch),
+//! skips. Two racing failures can each miss the other's entry, skip or no skip: the counts
+//! are read, not locked. A thread whose clock reads an epoch behind another thread's may
+//! find the oldest bucket already recycled by that thread (the window as of its epoch
+//! shrank); its mark is for its own older epoch, and each thread's first outcome at the
+//! newer epoch is judged on the newer window. The loom models `calls_skip` and `time_skip`
+//! run a skipping success against a racing judged failure and an epoch change.
 //!
 //! # Why no outcome of an older generation is ever counted in a newer one
 //!
