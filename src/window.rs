@@ -79,7 +79,8 @@
 //! `[generation: 64 | epoch: 32 | count: 32]` (successes, failures, slow), updated by a CAS
 //! loop: not `fetch_add`, because with several writers the update must be conditional on the
 //! cell's tag, or a late writer would land in a recycled cell. A cell with an older tag
-//! restarts at 1; a newer tag refuses the outcome (stale).
+//! restarts at 1; a newer tag refuses the outcome (stale). It also holds `used` (below) and
+//! `quiet`, the skip mark of the threads that write it (see "Skipping the sum").
 //!
 //! Readers sum, over all stripes, the buckets of the last `BUCKETS` epochs tagged with the
 //! generation asked for; a stripe never written in that generation costs one or two loads.
@@ -128,7 +129,10 @@
 //!   proptests below check against a reference of P3, and `tests/model.rs`
 //!   (`time_window_rate_matches_model`) through the breaker), this is P3 exactly. The mark is written only by a judgment, and only when it changes: normally
 //!   once per epoch per thread once the minimum is reached, on the owner's own line; the
-//!   success path only reads it. Threads without an owned stripe always judge.
+//!   success path only reads it. Threads without an owned stripe share one mark, in the
+//!   shared stripe: `[generation | epoch + 1]` in one 128-bit word, written only by their
+//!   judgments that held the minimum and did not trip (never cleared: each such claim stays
+//!   true for its generation and epoch, which a skip must match exactly).
 //!
 //! Concurrently, the judgments that matter are unchanged: every failure and slow call, and
 //! every outcome while a `Calls` window is not yet full, still judges the window after
@@ -246,7 +250,7 @@
 //!   (and the first success of each epoch per thread) adds the sum: per owned stripe 2
 //!   loads plus, if it holds the generation, `2 × BUCKETS`; the shared stripe 1 load unless
 //!   used in the generation (then `3 × BUCKETS` 128-bit loads). Threads without a stripe:
-//!   a 128-bit CAS on the shared stripe and always the sum.
+//!   a 128-bit CAS on a shared-stripe cell and a 128-bit load of the shared mark.
 //! - The rest of each figure over the windowless breaker is the breaker's record path
 //!   (`engine.rs`), which a windowed outcome always takes.
 //! - Memory ([`RateWindow::footprint`]): 128 bytes inline (the Calls header has its own
@@ -786,6 +790,22 @@ impl OwnedStripe {
         }
     }
 
+    /// The owner's skip mark (module docs, "Skipping the sum").
+    #[inline]
+    fn quiet(&self) -> u64 {
+        // Relaxed: only the owner reads or writes `quiet` (its own last store).
+        self.quiet.load(Ordering::Relaxed)
+    }
+
+    /// Sets the owner's skip mark, writing only when it changes.
+    #[inline]
+    fn set_quiet(&self, mark: u64) {
+        if self.quiet() != mark {
+            // Relaxed: only the owner reads or writes `quiet`.
+            self.quiet.store(mark, Ordering::Relaxed);
+        }
+    }
+
     /// Enters one outcome (the owner only); `false` if stale.
     #[inline]
     fn add(&self, gen: u64, epoch: u64, failure: bool, slow: bool) -> bool {
@@ -957,6 +977,10 @@ fn update_shared(c: &AtomicU128, gen: u64, epoch: u32) -> bool {
 struct SharedStripe {
     /// The newest generation entered here: a reader of a newer one skips the stripe.
     used: AtomicU64,
+    /// `[generation: 64 | epoch + 1: 64]` of a judgment by a thread of this stripe that
+    /// found the window holding its minimum and not tripped (module docs, "Skipping the
+    /// sum"); 0 before any. Every value ever stored is such a judgment's.
+    quiet: AtomicU128,
     buckets: [[AtomicU128; 3]; BUCKETS],
 }
 
@@ -964,7 +988,25 @@ impl SharedStripe {
     fn new() -> SharedStripe {
         SharedStripe {
             used: AtomicU64::new(0),
+            quiet: AtomicU128::new(0),
             buckets: std::array::from_fn(|_| std::array::from_fn(|_| AtomicU128::new(0))),
+        }
+    }
+
+    /// The skip mark of the threads without an owned stripe.
+    #[inline]
+    fn quiet(&self) -> u128 {
+        // Relaxed: the mark is a self-contained claim (generation, epoch) that holds
+        // whenever it is read; nothing else is read on its strength.
+        self.quiet.load(Ordering::Relaxed)
+    }
+
+    /// Records a judgment's claim in the mark, writing only when it changes.
+    fn set_quiet(&self, mark: u128) {
+        if self.quiet() != mark {
+            // Relaxed: as in `quiet`. Racing judgments of two epochs may leave the older
+            // claim: still true, it only makes the newer epoch's successes judge again.
+            self.quiet.store(mark, Ordering::Relaxed);
         }
     }
 
@@ -1032,9 +1074,8 @@ enum Entered<'a> {
 
 #[derive(Debug)]
 struct Time {
-    /// Bucket width `w` in µs.
-    width: u64,
-    /// [`fast_div`]'s constant for `width`.
+    /// [`fast_div`]'s constant for the bucket width `w = d / BUCKETS` µs: an epoch is
+    /// `now / w`.
     width_magic: u128,
     /// The newest generation entered so far: an add of an older one is refused at once
     /// (read on every add, written once per generation, so its line stays shared).
@@ -1048,9 +1089,9 @@ struct Time {
 impl Time {
     fn new(d_us: u64, owned: usize) -> Time {
         assert!(d_us >= BUCKETS as u64, "time window {d_us} µs out of range");
+        let width = d_us / BUCKETS as u64;
         Time {
-            width: d_us / BUCKETS as u64,
-            width_magic: (u128::MAX / u128::from(d_us / BUCKETS as u64)).wrapping_add(1),
+            width_magic: (u128::MAX / u128::from(width)).wrapping_add(1),
             newest: AtomicU64::new(0),
             owned: (0..owned).map(|_| OwnedStripe::new()).collect(),
             shared: Box::new(SharedStripe::new()),
@@ -1075,23 +1116,30 @@ impl Time {
         let stripe = match self.enter(slot, gen, failure, slow, epoch) {
             Entered::Stale => return Added::Stale,
             Entered::Shared => {
+                // The same rule as an owner's, on the stripe's common mark, which holds
+                // only claims of judgments that were quiet (never cleared: a claim stays
+                // true), tagged with the full generation.
+                let mark = join(gen, epoch.wrapping_add(1));
+                if !failure && !slow && self.shared.quiet() == mark {
+                    return Added::Quiet;
+                }
                 let t = self.totals_at(gen, epoch);
-                return Added::Judged(t, judge(t));
+                let verdict = judge(t);
+                if verdict.is_none() && t.outcomes >= minimum {
+                    self.shared.set_quiet(mark);
+                }
+                return Added::Judged(t, verdict);
             }
             Entered::Owned(stripe) => stripe,
         };
         let mark = epoch.wrapping_add(1);
-        // Relaxed (both loads and the store): `quiet` is the owner's own word.
-        if !failure && !slow && stripe.quiet.load(Ordering::Relaxed) == mark {
+        if !failure && !slow && stripe.quiet() == mark {
             return Added::Quiet;
         }
         let t = self.totals_at(gen, epoch);
         let verdict = judge(t);
         if verdict.is_none() {
-            let quiet = if t.outcomes >= minimum { mark } else { 0 };
-            if stripe.quiet.load(Ordering::Relaxed) != quiet {
-                stripe.quiet.store(quiet, Ordering::Relaxed);
-            }
+            stripe.set_quiet(if t.outcomes >= minimum { mark } else { 0 });
         }
         Added::Judged(t, verdict)
     }
@@ -1509,7 +1557,6 @@ mod tests {
                     }
                     Added::Quiet => {
                         prop_assert!(!trip && !failure && !slow);
-                        prop_assert!(slot < 3, "only an owner skips");
                     }
                     Added::Stale => prop_assert!(false, "a current outcome was refused"),
                 }
@@ -1609,13 +1656,19 @@ mod tests {
             ));
         }
         assert_eq!(time.add_at(0, 1, false, false, 40, 4, judge), Added::Quiet);
-        // Another thread's stripe (no judgment of its own yet) and the shared stripe sum.
+        // Another thread's stripe (no judgment of its own yet) and the shared stripe sum,
+        // once: their marks are their own; the shared one serves every thread without a
+        // stripe, for its epoch only.
+        for slot in [1, 9] {
+            assert!(matches!(
+                time.add_at(slot, 1, false, false, 40, 4, judge),
+                Added::Judged(_, None)
+            ));
+        }
+        assert_eq!(time.add_at(1, 1, false, false, 40, 4, judge), Added::Quiet);
+        assert_eq!(time.add_at(8, 1, false, false, 40, 4, judge), Added::Quiet);
         assert!(matches!(
-            time.add_at(1, 1, false, false, 40, 4, judge),
-            Added::Judged(_, None)
-        ));
-        assert!(matches!(
-            time.add_at(9, 1, false, false, 40, 4, judge),
+            time.add_at(8, 1, false, false, s, 4, judge),
             Added::Judged(_, None)
         ));
         // A success can trip once older successes have left: six successes at 0 s, three

@@ -313,6 +313,18 @@ fn calls_skipped_success_racing_a_failure_loses_no_trip() {
 /// failures) does not trip: the skip hid no trip.
 #[test]
 fn time_skipped_success_racing_failures_and_an_epoch_change_loses_no_trip() {
+    time_skip_model("window/time_skip", 0);
+}
+
+/// Model W10: W9 with A a thread without an owned stripe (the shared stripe's cells and its
+/// common skip mark, set by the setup's second success).
+#[test]
+fn time_skipped_shared_success_racing_failures_and_an_epoch_change_loses_no_trip() {
+    time_skip_model("window/time_skip_shared", SHARED);
+}
+
+/// W9 and W10, with A on stripe `a_slot`.
+fn time_skip_model(name: &'static str, a_slot: usize) {
     const W: u64 = D_US / 2; // the bucket width under loom (2 buckets)
     let half = |(o, f, _): Counts| o >= 2 && f * 2 >= o;
     // (B's second failure tripped, A's epoch-1 totals)
@@ -326,15 +338,15 @@ fn time_skipped_success_racing_failures_and_an_epoch_change_loses_no_trip() {
     let reached = Reached::new();
     let seen = reached.clone();
     let expected = allowed.clone();
-    check("window/time_skip", None, move || {
+    check(name, None, move || {
         let w = Arc::new(Window::time(D_US));
-        assert!(!tripped(w.record(0, 1, false, false, NOW, 2, half)));
-        assert!(!tripped(w.record(0, 1, false, false, NOW, 2, half)));
+        assert!(!tripped(w.record(a_slot, 1, false, false, NOW, 2, half)));
+        assert!(!tripped(w.record(a_slot, 1, false, false, NOW, 2, half)));
         assert!(!tripped(w.record(1, 1, true, false, NOW, 2, half)));
         let wa = w.clone();
         let a = thread::spawn(move || {
-            let quiet = wa.record(0, 1, false, false, NOW, 2, half);
-            let next = wa.record(0, 1, false, false, NOW + W, 2, half);
+            let quiet = wa.record(a_slot, 1, false, false, NOW, 2, half);
+            let next = wa.record(a_slot, 1, false, false, NOW + W, 2, half);
             (quiet, next)
         });
         let wb = w.clone();
