@@ -127,9 +127,10 @@
 //!   entered since judged the window itself; and plain successes only lower the rates. With
 //!   outcomes recorded one after another on a clock that does not go back (what the
 //!   proptests below check against a reference of P3, and `tests/model.rs`
-//!   (`time_window_rate_matches_model`) through the breaker), this is P3 exactly. The mark is written only by a judgment, and only when it changes: normally
-//!   once per epoch per thread once the minimum is reached, on the owner's own line; the
-//!   success path only reads it. Threads without an owned stripe share one mark, in the
+//!   (`time_window_rate_matches_model`) through the breaker), this is P3 exactly. The mark
+//!   is written only by a judgment, and only when it changes: normally once per epoch per
+//!   thread once the minimum is reached, on the owner's own line; the success path only
+//!   reads it. Threads without an owned stripe share one mark, in the
 //!   shared stripe: `[generation | epoch + 1]` in one 128-bit word, written only by their
 //!   judgments that held the minimum and did not trip (never cleared: each such claim stays
 //!   true for its generation and epoch, which a skip must match exactly).
@@ -138,13 +139,14 @@
 //! every outcome while a `Calls` window is not yet full, still judges the window after
 //! entering, on a sum that holds its own outcome and whatever else it sees by then; only a
 //! plain success that the argument above shows harmless, relative to a judgment made
-//! earlier (a `Calls` ticket's predecessor, or the owner's own judgment in the same epoch),
-//! skips. Two racing failures can each miss the other's entry, skip or no skip: the counts
+//! earlier (a `Calls` ticket's predecessor; in the same epoch, the owner's own judgment, or
+//! for threads without a stripe one of theirs), skips. Two racing failures can each miss the other's entry, skip or no skip: the counts
 //! are read, not locked. A thread whose clock reads an epoch behind another thread's may
 //! find the oldest bucket already recycled by that thread (the window as of its epoch
 //! shrank); its mark is for its own older epoch, and each thread's first outcome at the
-//! newer epoch is judged on the newer window. The loom models `calls_skip` and `time_skip`
-//! run a skipping success against a racing judged failure and an epoch change.
+//! newer epoch is judged on the newer window. The loom models `calls_skip`, `time_skip` and
+//! `time_skip_shared` run a skipping success against a racing judged failure and an epoch
+//! change.
 //!
 //! # Why no outcome of an older generation is ever counted in a newer one
 //!
@@ -218,16 +220,21 @@
 //! Measured on this 2-CPU AMD EPYC VM through the breaker: `CircuitBreaker::call` in a loop
 //! on a breaker configured as in `benches/policies.rs` (open at 50 % failures once 20 were
 //! seen). Instructions per call by callgrind, loop included; ns as user CPU time per call
-//! over 5 × 10^6 calls per thread (the shared machine's wall clock is not trustworthy; at
-//! 2 threads both run at once on the 2 CPUs). The same breaker without a window: 61
-//! instructions and 12 ns per success, 113 instructions per call with 1 failure in 10.
+//! over 10^7 calls per thread on the otherwise idle machine (at 2 threads both run at once,
+//! on both CPUs), the range of two runs. The same breaker without a window: 61
+//! instructions and 10 to 11 ns per success at 1 or 2 threads; 113 instructions and 19 ns
+//! (1 thread), 39 to 64 ns (2 threads) with 1 failure in 10.
 //!
 //! | scenario                      | instructions | ns, 1 thread | ns, 2 threads |
 //! |-------------------------------|-------------:|-------------:|--------------:|
-//! | `Calls(100)`, successes       |          279 |           22 |            45 |
-//! | `Calls(100)`, 1 failure in 10 |          327 |           40 |            52 |
-//! | `Time(10 s)`, successes       |          252 |           42 |            41 |
-//! | `Time(10 s)`, 1 failure in 10 |          326 |           58 |            62 |
+//! | `Calls(100)`, successes       |          275 |     38 to 44 |      48 to 75 |
+//! | `Calls(100)`, 1 failure in 10 |          323 |     47 to 54 |      54 to 97 |
+//! | `Time(10 s)`, successes       |          251 |     42 to 48 |      39 to 50 |
+//! | `Time(10 s)`, 1 failure in 10 |          318 |     54 to 60 |     68 to 156 |
+//!
+//! `benches/policies.rs`, one run (criterion, wall time per call per thread, 1 / 2 threads):
+//! `Calls(100)` 43 / 74 ns, `Time(10 s)` 44 / 48 ns, recloser's ring of 100 22 / 225 ns,
+//! failsafe 119 / 296 ns; with 1 failure in 10: 50 / 114, 59 / 110, 31 / 149, 118 / 362 ns.
 //!
 //! - Calls, success: no clock read and no sum (once the window is full). One 128-bit load,
 //!   one 128-bit store into the ring, one 128-bit CAS on the header (`lock cmpxchg16b`, the
@@ -236,10 +243,13 @@
 //!   function pointer (the baseline x86-64 target has no `cmpxchg16b`; with
 //!   `-C target-feature=+cmpxchg16b` or a `target-cpu` that has it they are inlined). At 2
 //!   threads the header's line and the ring's lines move between the cores on every
-//!   outcome: that is the rest of the 2-thread figure. Under contention a failed CAS
-//!   retries with the value it returned (the `fetch_add` the issue sketched cannot be made
-//!   conditional on the generation, so a late writer would leak): one RMW per attempt, and
-//!   one attempt succeeds per round, so it is lock-free. A failure or slow call, or any
+//!   outcome: that is the rest of the 2-thread figure. A failed CAS spins briefly
+//!   (`crossbeam_utils::Backoff`) before it retries: without the spin the two threads kept
+//!   failing each other's CAS (about 0.6 failures per outcome, 310 to 430 ns per call at 2
+//!   threads); with it, about 0.02. It retries with the value the failed CAS returned
+//!   (the `fetch_add` the issue sketched cannot be made conditional on the generation, so a
+//!   late writer would leak): one RMW per attempt, and one attempt succeeds per round, so
+//!   it is lock-free; the spin is bounded. A failure or slow call, or any
 //!   outcome before the window is full, adds the totals: the header's prefix counts minus
 //!   one 128-bit ring load.
 //! - Time, owning thread, success: the clock read (about 45 instructions of `quanta`), then
@@ -249,8 +259,10 @@
 //!   epoch. No line is written by two threads, so 2 threads cost what 1 does. A failure
 //!   (and the first success of each epoch per thread) adds the sum: per owned stripe 2
 //!   loads plus, if it holds the generation, `2 × BUCKETS`; the shared stripe 1 load unless
-//!   used in the generation (then `3 × BUCKETS` 128-bit loads). Threads without a stripe:
-//!   a 128-bit CAS on a shared-stripe cell and a 128-bit load of the shared mark.
+//!   used in the generation (then `3 × BUCKETS` 128-bit loads). At 2 threads the sum reads
+//!   lines the other thread is writing, and the failure path of the breaker writes the
+//!   shared state word: the spread of the 2-thread figure with failures. Threads without a
+//!   stripe: a 128-bit CAS on a shared-stripe cell and a 128-bit load of the shared mark.
 //! - The rest of each figure over the windowless breaker is the breaker's record path
 //!   (`engine.rs`), which a windowed outcome always takes.
 //! - Memory ([`RateWindow::footprint`]): 128 bytes inline (the Calls header has its own
