@@ -2,11 +2,14 @@
 //! alone (`uncontended`) and with 1 and 2 threads on one window (`contended`, the harness
 //! of `benches/common`: the figure is the per-call latency each thread sees).
 //!
-//! Scenarios (one iteration = one `add`):
-//! - `*_ok`: a success, totals not wanted (the closed path's common case);
-//! - `*_mixed`: one failure in ten, whose totals are wanted (as when a failure could trip);
+//! Scenarios (one iteration = one `record`, the window's part of a breaker's outcome: enter
+//! it, then judge the totals unless the outcome provably cannot trip the window; minimum 20,
+//! a judge that never trips):
+//! - `*_ok`: a success (the closed path's common case: once the window holds its minimum, the
+//!   sum is skipped, except for the first success of each `Time` bucket per thread);
+//! - `*_mixed`: one failure in ten (each failure is judged: its totals are summed);
 //! - `time10s_shared_ok`: a success from a thread that owns no stripe (CAS on the shared
-//!   stripe), for comparison.
+//!   stripe, and always judged), for comparison.
 //!
 //! Time moves: iteration `i` is at `i × 10 µs`, so a 1-second bucket turns every 100 000
 //! iterations. Each bench thread owns a stripe id (0, 1) as `counters::slot()` would give.
@@ -65,17 +68,25 @@ mod bench {
 
     type Op = fn(&Window, usize, u64);
 
+    /// The minimum of the breaker the window belongs to (`benches/policies.rs`'s).
+    const MINIMUM: u64 = 20;
+
+    fn never_trips(t: (u64, u64, u64)) -> bool {
+        black_box(t);
+        false
+    }
+
     fn ok(w: &Window, slot: usize, i: u64) {
-        black_box(w.add(slot, 1, false, false, i * 10, false));
+        black_box(w.record(slot, 1, false, false, i * 10, MINIMUM, never_trips));
     }
 
     fn mixed(w: &Window, slot: usize, i: u64) {
         let fail = black_box(i) % 10 == 9;
-        black_box(w.add(slot, 1, fail, false, i * 10, fail));
+        black_box(w.record(slot, 1, fail, false, i * 10, MINIMUM, never_trips));
     }
 
     fn shared_ok(w: &Window, _: usize, i: u64) {
-        black_box(w.add(SHARED, 1, false, false, i * 10, false));
+        black_box(w.record(SHARED, 1, false, false, i * 10, MINIMUM, never_trips));
     }
 
     fn scenarios() -> Vec<(&'static str, fn() -> Window, Op)> {

@@ -257,10 +257,12 @@ impl Engine {
         window: Option<&RateWindow>,
         obs: &impl Observer,
     ) {
-        // One clock read serves the whole record: the failure's timestamp, the window and
+        // One clock read serves the whole record: the failure's timestamp, a time window and
         // the first step (the word was loaded before it, so it is not older than the word).
+        // A count window needs no time: its plain success reads no clock at all.
+        let timed_window = window.is_some_and(RateWindow::needs_time);
         let now =
-            (outcome == Outcome::Failure || window.is_some() || slow).then(|| self.clock.now_us());
+            (outcome == Outcome::Failure || timed_window || slow).then(|| self.clock.now_us());
         if let (Outcome::Failure, Some(now)) = (outcome, now) {
             // Relaxed: a statistic. A load and a store, not a fetch_max: two racing failures
             // may keep the earlier of their two times (µs apart), which a statistic can bear,
@@ -287,15 +289,24 @@ impl Engine {
         }
         // P2: outcomes of the current Closed generation enter the window, then its verdict
         // is an input of the step.
-        let verdict = match (window, now) {
-            (Some(win), Some(now))
+        let verdict = match window {
+            Some(win)
                 if w.phase() == Phase::Closed && !w.disabled() && outcome != Outcome::Ignored =>
             {
                 let failure = outcome == Outcome::Failure;
-                // Totals are asked for on every outcome: with a time window a success can
-                // trip too, once older successes have left it (P3 read literally).
-                win.add(ticket.generation(), failure, slow, now, true)
-                    .and_then(|t| transition::rate_verdict(t.outcomes, t.failures, t.slow, lim))
+                debug_assert!(now.is_some() || !win.needs_time());
+                // The window judges every outcome that could trip it (P3, a success too:
+                // in a time window once older successes have left); it skips the sum only
+                // for a plain success it proves harmless (window.rs, "Skipping the sum").
+                win.add(
+                    ticket.generation(),
+                    failure,
+                    slow,
+                    now.unwrap_or(0),
+                    u64::from(lim.minimum_calls),
+                    |t| transition::rate_verdict(t.outcomes, t.failures, t.slow, lim),
+                )
+                .verdict()
             }
             _ => None,
         };

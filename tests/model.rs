@@ -1633,6 +1633,44 @@ proptest! {
     ) {
         run(cfg, default_max, &ops)?;
     }
+
+    /// A time window with the rate rule only, fed bursts of successes and a few failures
+    /// while time moves by fractions of the window: the states in which a plain success
+    /// trips the window (once older successes have left it, or by reaching the minimum)
+    /// although the successes before it skipped the sum (window.rs, "Skipping the sum").
+    #[test]
+    fn time_window_rate_matches_model(
+        cfg in rate_window_config(),
+        ops in proptest::collection::vec(rate_window_op(), 1..200),
+    ) {
+        run(cfg, true, &ops)?;
+    }
+}
+
+/// A time window of 1 to 3 s, the rate rule only (no consecutive rule, no slow calls).
+fn rate_window_config() -> impl Strategy<Value = ModelConfig> {
+    (
+        1u64..=3,
+        1u32..=6,
+        proptest::sample::select(&[125u32, 250, 500, 750, 1000][..]),
+    )
+        .prop_map(|(seconds, minimum, rate)| ModelConfig {
+            failure_threshold: 5,
+            failure_threshold_set: false,
+            window: Some(ModelWindow::Time(seconds * 1_000_000_000)),
+            failure_rate: Some(rate),
+            minimum_calls: Some(minimum),
+            ..ModelConfig::basic(5, 1, 1, 1_000_000_000, 1_000_000_000)
+        })
+}
+
+/// Mostly successes, some failures, and moves of the clock by up to half a 1 s window.
+fn rate_window_op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        12 => Just(Op::Call(CallKind::Ok)),
+        3 => Just(Op::Call(CallKind::Err)),
+        2 => (1u64..=500_000_000).prop_map(|ns| Op::Advance(Advance::Nanos(ns))),
+    ]
 }
 // ---------------------------------------------------------------------------------------
 // Hand-written sequences at the boundaries, through the same driver.

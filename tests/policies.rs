@@ -160,6 +160,54 @@ fn a_time_window_forgets_old_outcomes_by_bucket() {
     assert_eq!(b.state(), State::Open);
 }
 
+/// P3 over a time window: a plain success trips it once older successes have left, even
+/// when the successes before it (in one bucket) skipped the sum.
+#[test]
+fn a_success_trips_a_time_window_once_older_successes_left() {
+    let d = Duration::from_secs(10);
+    let config = base()
+        .sliding_window(Window::Time(d))
+        .failure_rate_threshold(50.0)
+        .minimum_calls(4)
+        .build()
+        .unwrap();
+    let (b, mock) = breaker(config);
+    let log = recorder(&b);
+    for _ in 0..6 {
+        ok(&b);
+    }
+    mock.increment(d / 2);
+    for _ in 0..3 {
+        err(&b);
+    }
+    ok(&b);
+    assert_eq!(b.state(), State::Closed, "3 failures of 10");
+    // The six successes of 0 s have left: 3 failures, 1 success, and this success.
+    mock.increment(d / 2);
+    assert_eq!(b.metrics().failure_rate, Some(75.0));
+    ok(&b);
+    assert_eq!(b.state(), State::Open, "3 failures of 5");
+    assert_eq!(causes(&log), [Cause::FailureRate]);
+}
+
+/// P3 over a time window: the success that brings it to its minimum trips it.
+#[test]
+fn a_success_reaching_the_minimum_trips_a_time_window() {
+    let config = base()
+        .sliding_window(Window::Time(Duration::from_secs(10)))
+        .failure_rate_threshold(50.0)
+        .minimum_calls(4)
+        .build()
+        .unwrap();
+    let (b, _mock) = breaker(config);
+    for _ in 0..3 {
+        err(&b);
+    }
+    assert_eq!(b.state(), State::Closed, "below the minimum");
+    ok(&b);
+    assert_eq!(b.state(), State::Open, "3 failures of 4");
+}
+
 #[test]
 fn slow_calls_trip_on_their_rate_and_are_counted() {
     let config = calls(4, 100.0, 4)

@@ -767,3 +767,114 @@ fn retry_after_never_exceeds_timeout_under_churn() {
 fn heavy_retry_after_never_exceeds_timeout_under_churn() {
     retry_after_bounded_under_churn(8, heavy_calls());
 }
+
+// ---------------------------------------------------------------------------------------
+// (f) Rate windows under contention.
+// ---------------------------------------------------------------------------------------
+
+/// A rate-only breaker (50 %, minimum 20) with `window`, on a mock clock.
+fn rate_breaker(window: breakerbox::Window) -> (Arc<CircuitBreaker>, Arc<Mock>) {
+    let (clock, mock) = Clock::mock();
+    let cfg = Config::builder()
+        .sliding_window(window)
+        .failure_rate_threshold(50.0)
+        .minimum_calls(20)
+        .timeout(Duration::from_secs(3600))
+        .build()
+        .expect("valid");
+    (
+        Arc::new(CircuitBreaker::with_clock("window", cfg, clock)),
+        mock,
+    )
+}
+
+/// Four threads each make `calls` calls, call `i` failing when `fails(i)`; thread 0 moves
+/// the clock 1 ms every 50 of its calls.
+fn window_traffic(cb: &Arc<CircuitBreaker>, mock: &Arc<Mock>, calls: u64, fails: fn(u64) -> bool) {
+    let handles: Vec<_> = (0..4)
+        .map(|t| {
+            let (cb, mock) = (cb.clone(), mock.clone());
+            thread::spawn(move || {
+                for i in 0..calls {
+                    if t == 0 && i % 50 == 49 {
+                        mock.increment(Duration::from_millis(1));
+                    }
+                    let _ = cb.call(|| if fails(i) { Err(()) } else { Ok(()) });
+                }
+            })
+        })
+        .collect();
+    for h in handles {
+        h.join().unwrap();
+    }
+}
+
+fn windows() -> [breakerbox::Window; 2] {
+    [
+        breakerbox::Window::Calls(100),
+        breakerbox::Window::Time(Duration::from_secs(1)),
+    ]
+}
+
+/// With one failure in ten, well below the 50 % threshold, no window trips under contention
+/// (plain successes skip the sum; failures judge it), and the rate stays low.
+#[test]
+fn a_window_below_its_rate_never_trips_under_contention() {
+    for window in windows() {
+        let (cb, mock) = rate_breaker(window);
+        window_traffic(&cb, &mock, 20_000, |i| i % 10 == 0);
+        let m = cb.metrics();
+        assert_eq!(m.state, State::Closed, "{window:?}: {m:?}");
+        assert_eq!(m.state_transitions, 0, "{window:?}");
+        let rate = m.failure_rate.expect("the window holds its minimum");
+        assert!(rate < 50.0, "{window:?}: {rate}");
+    }
+}
+
+/// With four failures in five, every window trips, once.
+#[test]
+fn a_window_above_its_rate_trips_under_contention() {
+    for window in windows() {
+        let (cb, mock) = rate_breaker(window);
+        window_traffic(&cb, &mock, 2_000, |i| i % 5 != 0);
+        let m = cb.metrics();
+        assert_eq!(m.state, State::Open, "{window:?}: {m:?}");
+        assert_eq!(m.state_transitions, 1, "{window:?}");
+    }
+}
+
+/// A time window whose successes leave it trips on the next success, whichever thread makes
+/// it: four threads fill it with successes (their sums skipped once the minimum is held),
+/// then with fewer failures half a window later; once the successes have left, every
+/// thread's next plain success is in a new epoch, is judged, and the breaker opens.
+#[test]
+fn a_time_window_trips_on_a_success_once_successes_left_under_contention() {
+    let (cb, mock) = rate_breaker(breakerbox::Window::Time(Duration::from_secs(1)));
+    let run = |outcome: fn(u64) -> bool, calls: u64| {
+        let handles: Vec<_> = (0..4)
+            .map(|_| {
+                let cb = cb.clone();
+                thread::spawn(move || {
+                    for i in 0..calls {
+                        let _ = cb.call(|| if outcome(i) { Err(()) } else { Ok(()) });
+                    }
+                })
+            })
+            .collect();
+        for h in handles {
+            h.join().unwrap();
+        }
+    };
+    run(|_| false, 5_000);
+    mock.increment(Duration::from_millis(500));
+    run(|_| true, 100);
+    assert_eq!(cb.state(), State::Closed, "400 failures of 20 400");
+    mock.increment(Duration::from_millis(500));
+    run(|_| false, 1);
+    assert_eq!(
+        cb.state(),
+        State::Open,
+        "the successes of 0 s have left the window"
+    );
+    assert_eq!(cb.metrics().state_transitions, 1);
+}

@@ -8,7 +8,7 @@
 
 use std::sync::Arc;
 
-use breakerbox::__window::{Counts, Window};
+use breakerbox::__window::{Counts, Recorded, Window};
 use breakerbox_loom_tests::{check, Reached};
 use loom::thread;
 
@@ -249,4 +249,131 @@ fn time_owned_generation_switch_never_leaks_to_a_reader() {
         assert_eq!(w.totals(1, NOW), (0, 0, 0));
     });
     reached.assert_all(&allowed);
+}
+
+/// At least 60 % failures once `minimum` are held (the judge of W8).
+fn trips((outcomes, failures, _): Counts, minimum: u64) -> bool {
+    outcomes >= minimum && failures * 100 >= 60 * outcomes
+}
+
+/// Whether `r` is a judgment that tripped.
+fn tripped(r: Recorded) -> bool {
+    matches!(r, Recorded::Judged(_, true))
+}
+
+/// Model W8 (Calls, `n = 2`, skipping the sum; the judge trips at 60 % once 2 are held). The
+/// window holds a success and a failure. Thread A enters a plain success: the window is
+/// full, so it skips the sum, whichever CAS comes first. Thread B enters a failure, judged on
+/// its own ticket's window: `F F` (B first) trips, `S F` (A first) does not. In both orders
+/// the window A's success left (`F S`) does not trip: the skip hid no trip.
+#[test]
+fn calls_skipped_success_racing_a_failure_loses_no_trip() {
+    // (B tripped, final totals)
+    type End = (bool, Counts);
+    let allowed: Vec<End> = vec![(true, (2, 1, 0)), (false, (2, 1, 0))];
+    let reached = Reached::new();
+    let seen = reached.clone();
+    let expected = allowed.clone();
+    check("window/calls_skip", None, move || {
+        let w = Arc::new(Window::calls(2));
+        assert!(!tripped(
+            w.record(0, 1, false, false, 0, 2, |t| trips(t, 2))
+        ));
+        assert!(!tripped(w.record(0, 1, true, false, 0, 2, |t| trips(t, 2))));
+        let wa = w.clone();
+        let a = thread::spawn(move || wa.record(0, 1, false, false, 0, 2, |t| trips(t, 2)));
+        let wb = w.clone();
+        let b = thread::spawn(move || wb.record(0, 1, true, false, 0, 2, |t| trips(t, 2)));
+        let (a, b) = (a.join().unwrap(), b.join().unwrap());
+        assert_eq!(a, Recorded::Quiet, "a plain success into a full window");
+        // B's totals are those of its own ticket: `F F` if first, `S F` after A.
+        match b {
+            Recorded::Judged(t, trip) => {
+                assert!(t == (2, 2, 0) || t == (2, 1, 0), "{t:?}");
+                assert_eq!(trip, t == (2, 2, 0));
+            }
+            other => panic!("a failure is always judged: {other:?}"),
+        }
+        let end = w.totals(1, 0);
+        assert!(!trips(end, 2) || tripped(b), "a trip was lost");
+        seen.insert((tripped(b), end), &expected);
+    });
+    reached.assert_all(&allowed);
+}
+
+/// Model W9 (Time, skipping the sum; the judge trips at 50 % once 2 are held). A (owner of
+/// stripe 0) has judged the window at epoch 0: two successes, the minimum, no trip (its
+/// `quiet` mark), and B (owner of stripe 1) a failure. Then, racing B's second failure at
+/// epoch 0, A enters a plain success at epoch 0 — it skips the sum whatever B did (nothing leaves the
+/// window within an epoch, and a success only lowers the rates) — and one at epoch 1 (a new
+/// epoch: judged, never skipped). B's second failure is judged on what its sum saw: it trips
+/// when it missed A's skipped success (`S S F F`, 50 %; with it, 40 %), and on its own two
+/// failures if A's epoch-1 reset kept A's stripe out of both tries of B's read (a smaller
+/// count, never a larger one). The window at epoch 0 with everything in (3 successes, 2
+/// failures) does not trip: the skip hid no trip.
+#[test]
+fn time_skipped_success_racing_failures_and_an_epoch_change_loses_no_trip() {
+    time_skip_model("window/time_skip", 0);
+}
+
+/// Model W10: W9 with A a thread without an owned stripe (the shared stripe's cells and its
+/// common skip mark, set by the setup's second success).
+#[test]
+fn time_skipped_shared_success_racing_failures_and_an_epoch_change_loses_no_trip() {
+    time_skip_model("window/time_skip_shared", SHARED);
+}
+
+/// W9 and W10, with A on stripe `a_slot`.
+fn time_skip_model(name: &'static str, a_slot: usize) {
+    const W: u64 = D_US / 2; // the bucket width under loom (2 buckets)
+    let half = |(o, f, _): Counts| o >= 2 && f * 2 >= o;
+    // (B's second failure tripped, A's epoch-1 totals)
+    type End = (bool, Counts);
+    let must_reach: Vec<End> = vec![(true, (6, 2, 0)), (false, (6, 2, 0)), (false, (5, 1, 0))];
+    // A's epoch-1 sum sees B's first failure (entered before A started) and maybe its second.
+    let allowed: Vec<End> = [true, false]
+        .into_iter()
+        .flat_map(|b| [(b, (5, 1, 0)), (b, (6, 2, 0))])
+        .collect();
+    let reached = Reached::new();
+    let seen = reached.clone();
+    let expected = allowed.clone();
+    check(name, None, move || {
+        let w = Arc::new(Window::time(D_US));
+        assert!(!tripped(w.record(a_slot, 1, false, false, NOW, 2, half)));
+        assert!(!tripped(w.record(a_slot, 1, false, false, NOW, 2, half)));
+        assert!(!tripped(w.record(1, 1, true, false, NOW, 2, half)));
+        let wa = w.clone();
+        let a = thread::spawn(move || {
+            let quiet = wa.record(a_slot, 1, false, false, NOW, 2, half);
+            let next = wa.record(a_slot, 1, false, false, NOW + W, 2, half);
+            (quiet, next)
+        });
+        let wb = w.clone();
+        let b = thread::spawn(move || wb.record(1, 1, true, false, NOW, 2, half));
+        let ((quiet, next), b2) = (a.join().unwrap(), b.join().unwrap());
+        assert_eq!(
+            quiet,
+            Recorded::Quiet,
+            "A's mark: same generation, same epoch"
+        );
+        let Recorded::Judged(a_totals, a_trip) = next else {
+            panic!("a new epoch is always judged: {next:?}");
+        };
+        assert!(!a_trip, "at most 2 failures of 6");
+        // B's failure (its second) trips iff its sum missed A's success of epoch 0.
+        let Recorded::Judged(b_totals, b_trip) = b2 else {
+            panic!("a failure is always judged: {b2:?}");
+        };
+        assert!(
+            [(4, 2, 0), (5, 2, 0), (2, 2, 0)].contains(&b_totals),
+            "{b_totals:?}"
+        );
+        assert_eq!(b_trip, half(b_totals));
+        let end = w.totals(1, NOW);
+        assert_eq!(end, (5, 2, 0));
+        assert!(!half(end), "everything entered: 2 failures of 5");
+        seen.insert((b_trip, a_totals), &expected);
+    });
+    reached.assert_all(&must_reach);
 }
