@@ -11,8 +11,8 @@
 //! ```
 //!
 //! Scenarios: `calls100_ok`, `calls100_mixed`, `time10s_ok`, `time10s_mixed` (as in
-//! `benches/window.rs`: a success without totals; one failure in ten with totals; time moves
-//! 10 µs per add). Divide the collected instructions by N; the loop's own counter, branch
+//! `benches/window.rs`: every call succeeds, or one in ten fails; time moves 10 µs per
+//! outcome; recorded as the breaker records them). Divide the collected instructions by N; the loop's own counter, branch
 //! and `black_box` (a few instructions) are included. An optional third argument runs that
 //! many threads, each doing N adds on its own stripe id; the process's user CPU time
 //! divided by N × threads is the CPU cost per add under contention (robust to a loaded
@@ -35,17 +35,20 @@ mod imp {
     use std::hint::black_box;
     use std::process::ExitCode;
 
-    use breakerbox::__window::Window;
+    use breakerbox::__window::{Recorded, Window};
 
-    /// The measured loop, on stripe id `slot`.
+    /// The measured loop, on stripe id `slot`: each outcome recorded as the breaker records
+    /// it (`record`: minimum 20, trips at 50 % failures; it never trips here), so a plain
+    /// success that provably cannot trip skips the sum, as in the breaker.
     #[inline(never)]
     pub fn run(w: &Window, slot: usize, mixed: bool, n: u64) -> u64 {
-        let mut wanted = 0;
+        let mut judged = 0;
         for i in 0..n {
             let fail = mixed && black_box(i) % 10 == 9;
-            wanted += u64::from(w.add(slot, 1, fail, false, i * 10, fail).is_some());
+            let r = w.record(slot, 1, fail, false, i * 10, 20, |(n, f, _)| f * 2 >= n);
+            judged += u64::from(matches!(r, Recorded::Judged(..)));
         }
-        wanted
+        judged
     }
 
     pub fn main() -> ExitCode {
@@ -68,7 +71,7 @@ mod imp {
         let threads: usize = args.get(3).and_then(|t| t.parse().ok()).unwrap_or(1);
         let start = std::time::Instant::now();
         // Each thread does `n` adds on its own stripe id (as `counters::slot()` would give).
-        let wanted: u64 = std::thread::scope(|s| {
+        let judged: u64 = std::thread::scope(|s| {
             let w = &w;
             let handles: Vec<_> = (0..threads)
                 .map(|slot| s.spawn(move || run(black_box(w), slot, mixed, black_box(n))))
@@ -77,7 +80,7 @@ mod imp {
         });
         let ns = start.elapsed().as_nanos() as f64 / n as f64;
         println!(
-            "{scenario}: {n} adds ({ns:.1} ns each, wall clock), totals read {wanted} times, {:?}",
+            "{scenario}: {n} outcomes ({ns:.1} ns each, wall clock), judged (summed) {judged} times, {:?}",
             w.totals(1, n * 10)
         );
         ExitCode::SUCCESS
