@@ -310,21 +310,12 @@ impl CircuitBreaker {
         Rejected::new(self.reject_name.clone(), r.state, r.retry_after_us)
     }
 
-    /// Records `outcome` for `ticket`, timing it for the slow-call rule.
+    /// Records `outcome` for `ticket` (the engine times it for the slow-call rule).
     #[inline(always)]
     pub(crate) fn finish(&self, cells: Cells<'_>, ticket: Ticket, outcome: Outcome) {
         let lim = self.config.limits();
-        let slow = self.engine.timed()
-            && outcome != Outcome::Ignored
-            && lim.is_slow(ticket.start_us, self.engine.clock().now_us());
-        self.engine.settle(
-            cells,
-            ticket,
-            (outcome, slow),
-            lim,
-            self.window.as_deref(),
-            self,
-        );
+        self.engine
+            .settle(cells, ticket, outcome, lim, self.window.as_deref(), self);
     }
 
     /// Records the outcome of a permit or call dropped before it recorded one: Failure

@@ -141,7 +141,7 @@ impl Engine {
         let w = self.word.load();
         failpoints::hit("admit.after_load");
         if w.phase() == Phase::Closed {
-            let start = if self.timed { self.clock.now_us() } else { 0 };
+            let start = if self.timed { self.start_us() } else { 0 };
             return Ok(Ticket::closed(w.generation(), start));
         }
         self.admit_slow(w, cells, lim, obs)
@@ -151,6 +151,13 @@ impl Engine {
     /// rejects here from the word, the stamp and one clock read (protocol step 2, in that
     /// order), without the CAS loop: `transition::open_refusal` says when that is exactly
     /// what `transition::acquire` would decide.
+    /// A timed call's admission time, out of line: an untimed caller's loop then carries
+    /// no clock code at all.
+    #[inline(never)]
+    fn start_us(&self) -> u64 {
+        self.clock.now_us()
+    }
+
     #[inline(never)]
     fn admit_slow(
         &self,
@@ -210,13 +217,15 @@ impl Engine {
     }
 
     /// Records a permit's outcome: counts it in `cells` (the recording thread's), then
-    /// drives the state machine unless the outcome cannot change it. `slow` per P2.
+    /// drives the state machine unless the outcome cannot change it. A plain closed
+    /// success without a window or slow-call timing is one load of the word, inline; the
+    /// rest (timing for the slow-call rule, P2, included) is out of line.
     #[inline(always)]
     pub(crate) fn settle(
         &self,
         cells: Cells<'_>,
         ticket: Ticket,
-        (outcome, slow): (Outcome, bool),
+        outcome: Outcome,
         lim: &Limits,
         window: Option<&RateWindow>,
         obs: &impl Observer,
@@ -227,21 +236,19 @@ impl Engine {
             Outcome::Ignored => Counter::Ignored,
         };
         cells.bump(counter);
-        if slow {
-            cells.bump(Counter::Slow);
-        }
         match outcome {
-            Outcome::Success if window.is_none() && !slow => {
+            Outcome::Success if window.is_none() && !self.timed => {
                 let w = self.word.load();
                 failpoints::hit("settle.after_load");
                 // `transition::record` leaves the quiet word unchanged: skip the write.
                 if w != ticket.quiet_word() {
-                    self.settle_slow(w, ticket, outcome, slow, lim, window, obs);
+                    self.settle_slow(w, cells, ticket, outcome, lim, window, obs);
                 }
             }
-            // An ignored closed-state call changes nothing (`transition::record`).
+            // An ignored closed-state call changes nothing (`transition::record`), and
+            // Ignored is never slow.
             Outcome::Ignored if ticket.role() != Role::Probe => {}
-            _ => self.settle_slow(self.word.load(), ticket, outcome, slow, lim, window, obs),
+            _ => self.settle_slow(self.word.load(), cells, ticket, outcome, lim, window, obs),
         }
     }
 
@@ -250,19 +257,25 @@ impl Engine {
     fn settle_slow(
         &self,
         w: Word,
+        cells: Cells<'_>,
         ticket: Ticket,
         outcome: Outcome,
-        slow: bool,
         lim: &Limits,
         window: Option<&RateWindow>,
         obs: &impl Observer,
     ) {
-        // One clock read serves the whole record: the failure's timestamp, a time window and
-        // the first step (the word was loaded before it, so it is not older than the word).
-        // A count window needs no time: its plain success reads no clock at all.
+        // One clock read serves the whole record: whether the call was slow (P2), the
+        // failure's timestamp, a time window and the first step (the word was loaded before
+        // it, so it is not older than the word). A count window needs no time: its plain
+        // success reads no clock at all.
+        let timed_call = self.timed && outcome != Outcome::Ignored;
         let timed_window = window.is_some_and(RateWindow::needs_time);
-        let now =
-            (outcome == Outcome::Failure || timed_window || slow).then(|| self.clock.now_us());
+        let now = (outcome == Outcome::Failure || timed_window || timed_call)
+            .then(|| self.clock.now_us());
+        let slow = timed_call && now.is_some_and(|now| lim.is_slow(ticket.start_us, now));
+        if slow {
+            cells.bump(Counter::Slow);
+        }
         if let (Outcome::Failure, Some(now)) = (outcome, now) {
             // Relaxed: a statistic. A load and a store, not a fetch_max: two racing failures
             // may keep the earlier of their two times (µs apart), which a statistic can bear,
