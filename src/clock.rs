@@ -48,7 +48,8 @@
 //! while the bound is before the deadline ("not over at a later time" implies "not over
 //! now"); otherwise the engine's loop reads the TSC. Periods start and end on precise
 //! readings. Costs: a rejection's `retry_after` may be up to one interval short; and a
-//! thread woken late by the OS makes rejections late (never early) by its lateness.
+//! thread woken late by the OS makes rejections late (never early), and their
+//! `retry_after` long, by its lateness.
 
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::thread::{self, Thread};
@@ -120,16 +121,17 @@ impl Clock {
     /// This clock, with `coarse` (the process's coarse clock, driven to this clock's
     /// `Instant`s every `interval`) for [`now_bound_us`](Clock::now_bound_us).
     pub(crate) fn with_coarse(self, coarse: quanta::Clock, interval: Duration) -> Clock {
-        // `quanta::Instant` keeps its nanoseconds private: a fresh mock's `now()` is the
-        // instant 0, and an instant's nanoseconds are its distance from it.
-        let zero = quanta::Clock::mock().0.now();
-        let epoch = self
-            .inner
-            .scaled(self.epoch)
-            .saturating_duration_since(zero);
+        // The epoch in the coarse clock's nanoseconds: a mock's `scaled` is the identity, so
+        // `scaled(raw)` is the instant of one reading, and the epoch lies a known distance
+        // from it (`quanta::Instant` keeps its nanoseconds private).
+        let raw = coarse.raw();
+        let (reading, epoch) = (coarse.scaled(raw), self.inner.scaled(self.epoch));
+        let after = epoch.saturating_duration_since(reading).as_nanos();
+        let before = reading.saturating_duration_since(epoch).as_nanos();
+        let epoch_ns = (u128::from(raw) + after).saturating_sub(before);
         let coarse = Coarse {
             clock: coarse,
-            epoch_ns: u64::try_from(epoch.as_nanos()).unwrap_or(u64::MAX),
+            epoch_ns: u64::try_from(epoch_ns).unwrap_or(u64::MAX),
             lag_us: to_us(interval).saturating_add(1),
         };
         Clock {

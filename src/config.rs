@@ -58,7 +58,7 @@ pub enum Window {
 ///   deadline; in the period's last interval the precise clock decides. So the period ends
 ///   on time, never early, and late only when the OS wakes the clock thread late (by that
 ///   lateness). [`Rejected::retry_after`](crate::Rejected::retry_after) of a coarse rejection
-///   may be up to one interval short; [`state`](crate::CircuitBreaker::state) and
+///   may be up to one interval short (or long by the thread's lateness, when it is late); [`state`](crate::CircuitBreaker::state) and
 ///   [`is_available`](crate::CircuitBreaker::is_available) read the precise clock, so while
 ///   the thread is late they may report half-open before `try_acquire` admits.
 /// * **One thread per process.** The first breaker built with a coarse config starts a

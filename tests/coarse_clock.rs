@@ -170,7 +170,10 @@ fn a_real_coarse_clock_rejects_until_the_deadline_and_admits_within_one_interval
             match tried {
                 Err(r) => {
                     let left = r.retry_after().expect("open: a retry_after");
-                    assert!(left <= TIMEOUT, "{left:?}");
+                    // A coarse rejection's `retry_after` is measured from the coarse bound:
+                    // up to one interval short, or long by the clock thread's lateness
+                    // (documented); never more than that.
+                    assert!(left <= TIMEOUT + SLACK, "{left:?}");
                     assert!(
                         sampled <= admitted_by,
                         "still rejecting {:?} after the deadline",
