@@ -469,32 +469,30 @@ pub(crate) fn record(
         let g = w.generation().wrapping_add(1);
         open(v, 1, now.saturating_add(lim.open_period(1, g, seed)))
     };
-    let next = match (w.phase(), outcome) {
-        (Phase::Closed, _) if w.disabled() => return Step::stay(v, ()),
-        (Phase::Closed, Outcome::Success) => match verdict {
-            Some(cause) => trip(cause, &mut changes),
-            None if w.count() == 0 => return Step::stay(v, ()),
-            None => View::bare(w.with_count(0)),
-        },
-        (Phase::Closed, Outcome::Failure) => {
-            let streak = w.count() + 1;
-            if lim.consecutive && streak >= lim.failure_threshold {
-                trip(Cause::ConsecutiveFailures, &mut changes)
-            } else if let Some(cause) = verdict {
-                trip(cause, &mut changes)
-            } else {
-                View::bare(w.with_count(streak))
-            }
+    let next = match (w.phase(), outcome, verdict) {
+        (Phase::Closed, _, _) if w.disabled() => return Step::stay(v, ()),
+        // The rules that trip, in P10's order: the consecutive rule, then the window's.
+        (Phase::Closed, Outcome::Failure, _)
+            if lim.consecutive && w.count() + 1 >= lim.failure_threshold =>
+        {
+            trip(Cause::ConsecutiveFailures, &mut changes)
         }
-        (Phase::Closed, Outcome::Ignored) => return Step::stay(v, ()),
+        (Phase::Closed, Outcome::Success | Outcome::Failure, Some(cause)) => {
+            trip(cause, &mut changes)
+        }
+        // Otherwise only the streak moves, by the rule the engine's shortcut applies.
+        (Phase::Closed, _, _) => match closed_streak(w, t, outcome, lim) {
+            Some(next) => View::bare(next),
+            None => return Step::stay(v, ()),
+        },
         // No permit is ever issued in an Open or Isolated generation.
-        (Phase::Open | Phase::Isolated, _) => return Step::stay(v, ()),
-        (Phase::HalfOpen, _) if !v.published || now >= v.stamp.deadline() => {
+        (Phase::Open | Phase::Isolated, _, _) => return Step::stay(v, ()),
+        (Phase::HalfOpen, _, _) if !v.published || now >= v.stamp.deadline() => {
             return Step::stay(v, ())
         }
         // A failed probe, or a slow one (P6), reopens the breaker: the next open period of
         // the streak, from now.
-        (Phase::HalfOpen, Outcome::Failure) | (Phase::HalfOpen, Outcome::Success)
+        (Phase::HalfOpen, Outcome::Failure | Outcome::Success, _)
             if slow || outcome == Outcome::Failure =>
         {
             changes.push(Phase::HalfOpen, Phase::Open, Cause::ProbeFailed);
@@ -502,8 +500,8 @@ pub(crate) fn record(
             let g = w.generation().wrapping_add(1);
             open(v, k, now.saturating_add(lim.open_period(k, g, seed)))
         }
-        (Phase::HalfOpen, Outcome::Success | Outcome::Failure) => return Step::stay(v, ()),
-        (Phase::HalfOpen, Outcome::Ignored) => View {
+        (Phase::HalfOpen, Outcome::Success | Outcome::Failure, _) => return Step::stay(v, ()),
+        (Phase::HalfOpen, Outcome::Ignored, _) => View {
             word: w.with_count(w.count().saturating_sub(1)),
             ..v
         },
