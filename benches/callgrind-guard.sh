@@ -11,6 +11,8 @@
 #   breakerbox(_outlined)      open_reject   a rejection by an open breaker
 #   breakerbox(_outlined)      closed_mixed  `call`, one failure in ten
 #   breakerbox_coarse          open_reject   a rejection with ClockPrecision::Coarse(1 ms)
+#   breakerbox_calls100        closed_ok/mixed  `call` with Window::Calls(100), 50 %, minimum 20
+#   breakerbox_time10s         closed_ok/mixed  `call` with Window::Time(10 s), 50 %, minimum 20
 #
 # Usage:
 #   benches/callgrind-guard.sh            check every case against its budget (CI)
@@ -32,6 +34,10 @@ cases=(
     "breakerbox closed_mixed"
     "breakerbox_outlined closed_mixed"
     "breakerbox_coarse open_reject"
+    "breakerbox_calls100 closed_ok"
+    "breakerbox_calls100 closed_mixed"
+    "breakerbox_time10s closed_ok"
+    "breakerbox_time10s closed_mixed"
 )
 
 mode=check

@@ -46,8 +46,8 @@ use breakerbox::CircuitBreaker;
 mod common;
 
 use common::{
-    BreakerboxCoarse, Failsafe, Floor, Guard, GuardOutlined, Inlined, MutexBreaker, Outlined, Peer,
-    Way,
+    BreakerboxCoarse, Calls100, Failsafe, Floor, Guard, GuardOutlined, Inlined, MutexBreaker,
+    Outlined, Peer, Time10s, Variant, Way,
 };
 
 /// The measured loop: `n` calls of `P` reached by `W`, where call `i` fails when
@@ -110,7 +110,8 @@ fn main() -> ExitCode {
         return ExitCode::SUCCESS;
     }
     let usage = "usage: instructions <impl>[_outlined] <closed_ok|closed_mixed|open_reject> <n>\n\
-                 <impl>: breakerbox, breakerbox_coarse, breakerbox_permit, failsafe, recloser, \
+                 <impl>: breakerbox, breakerbox_coarse, breakerbox_calls100, breakerbox_time10s, \
+                 breakerbox_permit, failsafe, recloser, \
                  mutex, floor";
     let [implementation, scenario, n] = args.as_slice() else {
         eprintln!("{usage}");
@@ -126,6 +127,8 @@ fn main() -> ExitCode {
         "breakerbox_permit_outlined" => run::<CircuitBreaker, GuardOutlined>(scenario, n),
         _ => run_peer::<CircuitBreaker>(imp, scenario, n)
             .or_else(|| run_peer::<BreakerboxCoarse>(imp, scenario, n))
+            .or_else(|| run_peer::<Variant<Calls100>>(imp, scenario, n))
+            .or_else(|| run_peer::<Variant<Time10s>>(imp, scenario, n))
             .or_else(|| run_peer::<Failsafe>(imp, scenario, n))
             .or_else(|| run_peer::<recloser::Recloser>(imp, scenario, n))
             .or_else(|| run_peer::<MutexBreaker>(imp, scenario, n))

@@ -39,6 +39,8 @@ use criterion::measurement::WallTime;
 use criterion::Throughput;
 use criterion::{criterion_group, criterion_main, BenchmarkGroup, BenchmarkId, Criterion};
 
+// The rate-window variants in `common` are measured by `instructions.rs` and `policies.rs`.
+#[allow(dead_code)]
 mod common;
 use common::{
     BreakerboxCoarse, Failsafe, Floor, Guard, GuardOutlined, Inlined, MutexBreaker, Outlined, Peer,

@@ -26,7 +26,6 @@ use std::sync::Arc;
 use std::task::{Context, Poll, Wake, Waker};
 use std::time::Duration;
 
-use breakerbox::{CircuitBreaker, Config, Window};
 use criterion::measurement::WallTime;
 use criterion::Throughput;
 use criterion::{criterion_group, criterion_main, BenchmarkGroup, BenchmarkId, Criterion};
@@ -36,65 +35,19 @@ use tower_service::Service;
 // The shared harness; the peers and outlined wrappers this bench does not use stay unused.
 #[allow(dead_code)]
 mod common;
-use common::{Inlined, Peer, Way};
+use common::{Calls100, Inlined, Peer, Time10s, Variant, Way};
 
-/// The rate rule every implementation gets: open at 50 % failures once 20 were seen.
+/// The rate rule every implementation gets: open at 50 % failures once 20 were seen
+/// (breakerbox's: `common::Calls100` / `common::Time10s`).
 const RATE: f64 = 50.0;
 const MINIMUM: u32 = 20;
 const SPAN: Duration = Duration::from_secs(10);
 const OPEN_FOR: Duration = Duration::from_secs(3600);
 
-fn rate_config(window: Window) -> Config {
-    Config::builder()
-        .sliding_window(window)
-        .failure_rate_threshold(RATE)
-        .minimum_calls(MINIMUM)
-        .timeout(OPEN_FOR)
-        .build()
-        .expect("valid")
-}
-
 /// breakerbox with a count window of the last 100 outcomes.
-struct BbCalls(CircuitBreaker);
-
-impl Peer for BbCalls {
-    const NAME: &'static str = "breakerbox_calls100";
-    type Error = breakerbox::Error<()>;
-    fn closed() -> Self {
-        BbCalls(CircuitBreaker::with_config(
-            "calls",
-            rate_config(Window::Calls(100)),
-        ))
-    }
-    #[inline(always)]
-    fn protected<F: FnOnce() -> Result<u64, ()>>(&self, op: F) -> Result<u64, Self::Error> {
-        self.0.call(op)
-    }
-    fn is_rejected(e: &Self::Error) -> bool {
-        e.is_rejected()
-    }
-}
-
+type BbCalls = Variant<Calls100>;
 /// breakerbox with a time window of the last 10 s.
-struct BbTime(CircuitBreaker);
-
-impl Peer for BbTime {
-    const NAME: &'static str = "breakerbox_time10s";
-    type Error = breakerbox::Error<()>;
-    fn closed() -> Self {
-        BbTime(CircuitBreaker::with_config(
-            "time",
-            rate_config(Window::Time(SPAN)),
-        ))
-    }
-    #[inline(always)]
-    fn protected<F: FnOnce() -> Result<u64, ()>>(&self, op: F) -> Result<u64, Self::Error> {
-        self.0.call(op)
-    }
-    fn is_rejected(e: &Self::Error) -> bool {
-        e.is_rejected()
-    }
-}
+type BbTime = Variant<Time10s>;
 
 /// failsafe with its success-rate-over-a-time-window policy.
 struct FailsafeRate(

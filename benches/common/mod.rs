@@ -478,12 +478,7 @@ impl Peer for breakerbox::CircuitBreaker {
     const NAME: &'static str = "breakerbox";
     type Error = breakerbox::Error<()>;
     fn closed() -> Self {
-        let config = breakerbox::Config::builder()
-            .failure_threshold(FAILURES_TO_OPEN)
-            .timeout(LONG)
-            .build()
-            .expect("valid config");
-        breakerbox::CircuitBreaker::with_config("bench", config)
+        breakerbox_with(|b| b.failure_threshold(FAILURES_TO_OPEN))
     }
     fn open() -> Self {
         let b = Self::closed();
@@ -500,26 +495,32 @@ impl Peer for breakerbox::CircuitBreaker {
     }
 }
 
-/// breakerbox with the opt-in coarse clock (`ClockPrecision::Coarse`, [`COARSE_INTERVAL`]):
-/// a rejection reads quanta's recent time (one atomic load) instead of the TSC. Its
-/// fixtures start the process's clock thread, which ticks in the background while measured.
+/// A breakerbox fixture: open for [`LONG`] when it opens, with `more` settings on top.
+fn breakerbox_with(
+    more: impl FnOnce(breakerbox::ConfigBuilder) -> breakerbox::ConfigBuilder,
+) -> breakerbox::CircuitBreaker {
+    let builder = breakerbox::Config::builder().timeout(LONG);
+    let config = more(builder).build().expect("valid config");
+    breakerbox::CircuitBreaker::with_config("bench", config)
+}
+
+/// A breakerbox setting measured as an implementation of its own ([`Variant`]).
+pub trait Setting: Sync {
+    /// The implementation's name.
+    const NAME: &'static str;
+    /// The settings, on top of an open period of [`LONG`].
+    fn apply(b: breakerbox::ConfigBuilder) -> breakerbox::ConfigBuilder;
+}
+
+/// breakerbox with one more [`Setting`]: same calls, same fixtures, its own name.
 #[derive(Debug)]
-pub struct BreakerboxCoarse(pub breakerbox::CircuitBreaker);
+pub struct Variant<S>(pub breakerbox::CircuitBreaker, std::marker::PhantomData<S>);
 
-/// The coarse clock's interval in the `breakerbox_coarse` fixtures.
-pub const COARSE_INTERVAL: Duration = Duration::from_millis(1);
-
-impl Peer for BreakerboxCoarse {
-    const NAME: &'static str = "breakerbox_coarse";
+impl<S: Setting> Peer for Variant<S> {
+    const NAME: &'static str = S::NAME;
     type Error = breakerbox::Error<()>;
     fn closed() -> Self {
-        let config = breakerbox::Config::builder()
-            .failure_threshold(FAILURES_TO_OPEN)
-            .timeout(LONG)
-            .clock_precision(breakerbox::ClockPrecision::Coarse(COARSE_INTERVAL))
-            .build()
-            .expect("valid config");
-        BreakerboxCoarse(breakerbox::CircuitBreaker::with_config("bench", config))
+        Variant(breakerbox_with(S::apply), std::marker::PhantomData)
     }
     fn open() -> Self {
         let b = Self::closed();
@@ -535,6 +536,53 @@ impl Peer for BreakerboxCoarse {
         e.is_rejected()
     }
 }
+
+/// The coarse clock's interval in the `breakerbox_coarse` fixtures.
+pub const COARSE_INTERVAL: Duration = Duration::from_millis(1);
+
+/// The opt-in coarse clock (`ClockPrecision::Coarse`, [`COARSE_INTERVAL`]): a rejection
+/// reads the process's coarse time (one atomic load) instead of the TSC. Its fixtures start
+/// the process's clock thread, which ticks in the background while measured.
+#[derive(Debug)]
+pub struct Coarse;
+
+impl Setting for Coarse {
+    const NAME: &'static str = "breakerbox_coarse";
+    fn apply(b: breakerbox::ConfigBuilder) -> breakerbox::ConfigBuilder {
+        b.failure_threshold(FAILURES_TO_OPEN)
+            .clock_precision(breakerbox::ClockPrecision::Coarse(COARSE_INTERVAL))
+    }
+}
+
+/// A count window of the last 100 outcomes, open at 50 % failures once 20 were seen (the
+/// rate rule alone: `failure_threshold` is not set, P1).
+#[derive(Debug)]
+pub struct Calls100;
+
+impl Setting for Calls100 {
+    const NAME: &'static str = "breakerbox_calls100";
+    fn apply(b: breakerbox::ConfigBuilder) -> breakerbox::ConfigBuilder {
+        b.sliding_window(breakerbox::Window::Calls(100))
+            .failure_rate_threshold(50.0)
+            .minimum_calls(20)
+    }
+}
+
+/// A time window of 10 s, open at 50 % failures once 20 were seen.
+#[derive(Debug)]
+pub struct Time10s;
+
+impl Setting for Time10s {
+    const NAME: &'static str = "breakerbox_time10s";
+    fn apply(b: breakerbox::ConfigBuilder) -> breakerbox::ConfigBuilder {
+        b.sliding_window(breakerbox::Window::Time(Duration::from_secs(10)))
+            .failure_rate_threshold(50.0)
+            .minimum_calls(20)
+    }
+}
+
+/// breakerbox with the coarse clock (the `breakerbox_coarse` rows).
+pub type BreakerboxCoarse = Variant<Coarse>;
 
 // ---------------------------------------------------------------------------------------
 // failsafe 1.x: `StateMachine` behind a `parking_lot::Mutex`, consecutive-failures policy.
