@@ -13,6 +13,7 @@
 #   breakerbox_coarse          open_reject   a rejection with ClockPrecision::Coarse(1 ms)
 #   breakerbox_calls100        closed_ok/mixed  `call` with Window::Calls(100), 50 %, minimum 20
 #   breakerbox_time10s         closed_ok/mixed  `call` with Window::Time(10 s), 50 %, minimum 20
+#   breakerbox_time10s_coarse  closed_ok/mixed  the same with ClockPrecision::Coarse(1 ms)
 #
 # Usage:
 #   benches/callgrind-guard.sh            check every case against its budget (CI)
@@ -38,6 +39,8 @@ cases=(
     "breakerbox_calls100 closed_mixed"
     "breakerbox_time10s closed_ok"
     "breakerbox_time10s closed_mixed"
+    "breakerbox_time10s_coarse closed_ok"
+    "breakerbox_time10s_coarse closed_mixed"
 )
 
 mode=check

@@ -17,7 +17,7 @@ printf '| %-26s | %-12s | %s |\n' implementation scenario 'instructions/call'
 printf '| %-26s | %-12s | %s |\n' -------------------------- ------------ -----------------
 for scenario in closed_ok closed_mixed open_reject; do
     for implementation in breakerbox breakerbox_outlined breakerbox_coarse breakerbox_calls100 \
-        breakerbox_time10s breakerbox_permit \
+        breakerbox_time10s breakerbox_time10s_coarse breakerbox_permit \
         breakerbox_permit_outlined failsafe failsafe_outlined recloser recloser_outlined \
         mutex mutex_outlined floor floor_outlined; do
         printf '| %-26s | %-12s | %s |\n' "$implementation" "$scenario" \

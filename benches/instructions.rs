@@ -16,7 +16,9 @@
 //! Usage: `instructions <impl> <scenario> <n>`:
 //!
 //! - `<impl>`: `breakerbox`, `breakerbox_coarse` (breakerbox with the coarse clock,
-//!   `ClockPrecision::Coarse(1 ms)`), `failsafe`, `recloser`, `mutex`, `floor` (the implementation's
+//!   `ClockPrecision::Coarse(1 ms)`), `breakerbox_calls100`, `breakerbox_time10s` and
+//!   `breakerbox_time10s_coarse` (the rate windows of `benches/policies.rs`, the last with
+//!   the coarse clock), `failsafe`, `recloser`, `mutex`, `floor` (the implementation's
 //!   `call` inlined into the loop), each also as `<impl>_outlined` (`call` through an
 //!   `#[inline(never)]` function returning the whole `Result`, as another crate sees it
 //!   when the compiler keeps it out of line); and `breakerbox_permit` /
@@ -47,7 +49,7 @@ mod common;
 
 use common::{
     BreakerboxCoarse, Calls100, Failsafe, Floor, Guard, GuardOutlined, Inlined, MutexBreaker,
-    Outlined, Peer, Time10s, Variant, Way,
+    Outlined, Peer, Time10s, Time10sCoarse, Variant, Way,
 };
 
 /// The measured loop: `n` calls of `P` reached by `W`, where call `i` fails when
@@ -111,6 +113,7 @@ fn main() -> ExitCode {
     }
     let usage = "usage: instructions <impl>[_outlined] <closed_ok|closed_mixed|open_reject> <n>\n\
                  <impl>: breakerbox, breakerbox_coarse, breakerbox_calls100, breakerbox_time10s, \
+                 breakerbox_time10s_coarse, \
                  breakerbox_permit, failsafe, recloser, \
                  mutex, floor";
     let [implementation, scenario, n] = args.as_slice() else {
@@ -129,6 +132,7 @@ fn main() -> ExitCode {
             .or_else(|| run_peer::<BreakerboxCoarse>(imp, scenario, n))
             .or_else(|| run_peer::<Variant<Calls100>>(imp, scenario, n))
             .or_else(|| run_peer::<Variant<Time10s>>(imp, scenario, n))
+            .or_else(|| run_peer::<Variant<Time10sCoarse>>(imp, scenario, n))
             .or_else(|| run_peer::<Failsafe>(imp, scenario, n))
             .or_else(|| run_peer::<recloser::Recloser>(imp, scenario, n))
             .or_else(|| run_peer::<MutexBreaker>(imp, scenario, n))

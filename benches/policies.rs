@@ -35,7 +35,7 @@ use tower_service::Service;
 // The shared harness; the peers and outlined wrappers this bench does not use stay unused.
 #[allow(dead_code)]
 mod common;
-use common::{Calls100, Inlined, Peer, Time10s, Variant, Way};
+use common::{Calls100, Inlined, Peer, Time10s, Time10sCoarse, Variant, Way};
 
 /// The rate rule every implementation gets: open at 50 % failures once 20 were seen
 /// (breakerbox's: `common::Calls100` / `common::Time10s`).
@@ -48,6 +48,8 @@ const OPEN_FOR: Duration = Duration::from_secs(3600);
 type BbCalls = Variant<Calls100>;
 /// breakerbox with a time window of the last 10 s.
 type BbTime = Variant<Time10s>;
+/// The same with the opt-in coarse clock (`ClockPrecision::Coarse(1 ms)`).
+type BbTimeCoarse = Variant<Time10sCoarse>;
 
 /// failsafe with its success-rate-over-a-time-window policy.
 struct FailsafeRate(
@@ -407,6 +409,7 @@ fn group(c: &mut Criterion, name: &str, fails: fn(u64) -> bool) {
     g.throughput(Throughput::Elements(1));
     bench::<BbCalls>(&mut g, fails, |_, _| {});
     bench::<BbTime>(&mut g, fails, |_, _| {});
+    bench::<BbTimeCoarse>(&mut g, fails, |_, _| {});
     bench::<FailsafeRate>(&mut g, fails, |_, _| {});
     bench::<RecloserRing>(&mut g, fails, |_, _| {});
     bench::<TowerCalls>(&mut g, fails, |t, threads| {

@@ -445,7 +445,13 @@ impl CircuitBreaker {
         // P3 / P6: rates of the current closed window, once it holds its minimum.
         let (failure_rate, slow_call_rate) = match &self.window {
             Some(win) if closed => {
-                let t = win.totals(w.generation(), now);
+                // In the window's own time: the coarse reading for a coarse breaker.
+                let at = if clock.is_coarse() {
+                    clock.window_us()
+                } else {
+                    now
+                };
+                let t = win.totals(w.generation(), at);
                 let (n, failures, slow) = (t.outcomes, t.failures, t.slow);
                 if n > 0 && n >= u64::from(lim.minimum_calls) {
                     let pct = |x: u64| x as f64 * 100.0 / n as f64;
@@ -730,6 +736,70 @@ mod coarse {
         p.increment(MS / 2);
         c.increment(MS / 2);
         b.try_acquire().expect("the deadline is exact").success();
+    }
+
+    /// A breaker with a 10 s time window (1 s buckets) whose coarse clock (1 ms interval)
+    /// is driven by hand, both clocks at `start_ms`.
+    fn windowed(
+        minimum: u32,
+        start_ms: u64,
+    ) -> (CircuitBreaker, Arc<quanta::Mock>, Arc<quanta::Mock>) {
+        let (precise, p) = quanta::Clock::mock();
+        let (coarse, c) = quanta::Clock::mock();
+        let clock = Clock::new(precise).with_coarse(coarse, Duration::from_millis(1));
+        let config = Config::builder()
+            .timeout(Duration::from_millis(20))
+            .sliding_window(crate::Window::Time(Duration::from_secs(10)))
+            .failure_rate_threshold(50.0)
+            .minimum_calls(minimum)
+            .build()
+            .expect("valid");
+        p.increment(start_ms * MS);
+        c.increment(start_ms * MS);
+        (CircuitBreaker::build("coarse-window", config, clock), p, c)
+    }
+
+    #[test]
+    fn a_time_window_files_and_sums_at_the_coarse_reading() {
+        let (b, p, c) = windowed(2, 9_800);
+        // Precise 10.5 s (bucket 10), coarse 9.8 s (bucket 9): filed in bucket 9.
+        p.increment(700 * MS);
+        for _ in 0..3 {
+            b.try_acquire().expect("closed").success();
+        }
+        b.try_acquire().expect("closed").failure();
+        b.try_acquire().expect("closed").failure();
+        // Coarse 18.9 s: buckets 9..=18 still hold them.
+        p.increment(9_000 * MS);
+        c.increment(9_100 * MS);
+        assert_eq!(b.metrics().failure_rate, Some(40.0));
+        // Coarse 19.0 s: bucket 9 has left, although the precise time (19.6 s, bucket 19)
+        // would still count an outcome filed at the precise 10.5 s.
+        p.increment(100 * MS);
+        c.increment(100 * MS);
+        assert_eq!(b.metrics().failure_rate, None);
+        assert_eq!(b.metrics().failed_calls, 2);
+    }
+
+    #[test]
+    fn a_trip_on_the_coarse_window_opens_at_a_precise_time() {
+        let (b, p, c) = windowed(4, 1_000);
+        // The clock thread is 5 ms late. Two failures (below the minimum), then the
+        // success that brings the window to its minimum trips it at 50 %: the success path
+        // decides on the coarse window, and the open period must start at the precise time.
+        p.increment(5 * MS);
+        let _ = &c;
+        b.try_acquire().expect("closed").failure();
+        b.try_acquire().expect("closed").failure();
+        b.try_acquire().expect("closed").success();
+        assert_eq!(b.state(), State::Closed);
+        b.try_acquire().expect("closed").success();
+        assert_eq!(b.state(), State::Open);
+        // An open period started at the coarse reading would end 5 ms early.
+        p.increment(20 * MS - 1_000);
+        assert_eq!(b.state(), State::Open);
+        p.increment(1_000);
+        assert_eq!(b.state(), State::HalfOpen);
     }
 
     #[test]

@@ -35,7 +35,8 @@ pub enum Window {
     Calls(u32),
     /// The outcomes recorded in the last `d`,
     /// `Config::MIN_WINDOW_TIME..=Config::MAX_WINDOW_TIME`, kept in 10 equal buckets: an
-    /// outcome leaves the window between `d - d/10` and `d` after it entered.
+    /// outcome leaves the window between `d - d/10` and `d` after it entered (with
+    /// [`ClockPrecision::Coarse`], give or take the coarse clock's lag: see there).
     Time(Duration),
 }
 
@@ -44,16 +45,25 @@ pub enum Window {
 ///
 /// A breaker reads the time on every call that is not a plain closed-state admission: every
 /// rejection by an open breaker, every failure, every half-open probe (and every call, with
-/// `slow_call_duration` set). [`Precise`](ClockPrecision::Precise) reads the TSC each time
-/// (`rdtsc` and a scaling, about 10 ns on a VM). [`Coarse`](ClockPrecision::Coarse) reads one
-/// shared atomic instead, so a rejection touches no hardware clock at all. The choice is made
-/// once, when the breaker is built: a precise breaker pays nothing for the option.
+/// `slow_call_duration` set or a [`Window::Time`]). [`Precise`](ClockPrecision::Precise)
+/// reads the TSC each time (`rdtsc` and a scaling, about 13 ns on the VM we measure on).
+/// [`Coarse`](ClockPrecision::Coarse) reads one shared atomic instead in two places, so a
+/// rejection, and a time window's success, touch no hardware clock at all. The choice is
+/// made once, when the breaker is built: a precise breaker pays nothing for the option.
 ///
 /// # The trade
 ///
-/// * **Only rejections read it.** Transitions, deadlines, slow-call timing, time-window
-///   buckets and the `SystemTime`s in [`Metrics`](crate::Metrics) keep the precise clock. An
-///   open breaker rejects on the coarse reading plus one interval (a bound of the real time
+/// * **Only rejections and the time window read it.** Transitions, deadlines, slow-call
+///   timing and the `SystemTime`s in [`Metrics`](crate::Metrics) keep the precise clock.
+/// * **A [`Window::Time`] runs on the coarse time.** Every outcome is filed, and every sum
+///   (the window's verdict, [`Metrics`](crate::Metrics)' rates) is taken, at the coarse
+///   reading, which trails the real time by up to `L` = the interval plus the clock
+///   thread's lateness. The window is exact in that one time, so it stays consistent (the
+///   skipped sums of `Window::Time` still prove P3), but in real time an outcome leaves it
+///   between `d - d/10 - L` and `d + L` after it entered, instead of between `d - d/10` and
+///   `d`. A rate that trips opens the breaker at a precise reading: periods never start
+///   early, so they never end early. With 1 ms next to a 60 s window this is invisible.
+/// * **Rejections.** An open breaker rejects on the coarse reading plus one interval (a bound of the real time
 ///   while the clock thread keeps time) only while that bound is before the period's
 ///   deadline; in the period's last interval the precise clock decides. So the period ends
 ///   on time, never early, and late only when the OS wakes the clock thread late (by that

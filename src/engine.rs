@@ -26,6 +26,10 @@
 //!    and one clock read ([`transition::open_refusal`]); a closed outcome that only moves
 //!    the failure streak, without a window, is one CAS of the word
 //!    ([`transition::closed_streak`]; if the word moved, the loop decides afresh).
+//!    Not a shortcut of the step but of the code: a windowed success on the quiet word of
+//!    its generation (no slow-call rule) takes `settle_window_success`, which runs the
+//!    same window judgment and, only on a verdict, the same loop as `settle_slow`, in a
+//!    smaller frame.
 //! 6. A probe's success counts in the stamp first (a 128-bit CAS of the same generation),
 //!    then frees its slot or closes the breaker with a CAS of the word.
 //!
@@ -47,7 +51,7 @@ use crate::sync::{self, AtomicU64, Ordering};
 use crate::transition::{self, Admission, Change, Limits, Operator, Role, Step, Ticket, View};
 use crate::window::RateWindow;
 use crate::word::{AtomicStamp, AtomicWord, Phase, Stamp, Word};
-use crate::{Outcome, State};
+use crate::{Cause, Outcome, State};
 
 /// Where transitions are reported: the facade's listeners and tracing.
 pub(crate) trait Observer {
@@ -248,8 +252,30 @@ impl Engine {
             // An ignored closed-state call changes nothing (`transition::record`), and
             // Ignored is never slow.
             Outcome::Ignored if ticket.role() != Role::Probe => {}
+            Outcome::Success => self.settle_success(cells, ticket, lim, window, obs),
             _ => self.settle_slow(self.word.load(), cells, ticket, outcome, lim, window, obs),
         }
+    }
+
+    /// A success with a window or a slow-call rule. Without a slow-call rule, on the word
+    /// its ticket was admitted under (the common case of a rate breaker), it has a path of
+    /// its own with a small frame; the rest goes to `settle_slow`.
+    #[inline(never)]
+    fn settle_success(
+        &self,
+        cells: Cells<'_>,
+        ticket: Ticket,
+        lim: &Limits,
+        window: Option<&RateWindow>,
+        obs: &impl Observer,
+    ) {
+        let w = self.word.load();
+        if let Some(win) = window {
+            if !self.timed && w == ticket.quiet_word() && ticket.role() == Role::Closed {
+                return self.settle_window_success(w, ticket, lim, win, obs);
+            }
+        }
+        self.settle_slow(w, cells, ticket, Outcome::Success, lim, window, obs)
     }
 
     #[inline(never)]
@@ -306,23 +332,59 @@ impl Engine {
             Some(win)
                 if w.phase() == Phase::Closed && !w.disabled() && outcome != Outcome::Ignored =>
             {
-                let failure = outcome == Outcome::Failure;
                 debug_assert!(now.is_some() || !win.needs_time());
-                // The window judges every outcome that could trip it (P3, a success too:
-                // in a time window once older successes have left); it skips the sum only
-                // for a plain success it proves harmless (window.rs, "Skipping the sum").
-                win.add(
-                    ticket.generation(),
-                    failure,
-                    slow,
-                    now.unwrap_or(0),
-                    u64::from(lim.minimum_calls),
-                    |t| transition::rate_verdict(t.outcomes, t.failures, t.slow, lim),
-                )
-                .verdict()
+                // A coarse breaker's time window runs on the coarse clock (`Clock::window_us`).
+                let at = match now {
+                    Some(_) if self.clock.is_coarse() => Some(self.clock.window_us()),
+                    _ => now,
+                };
+                judge(win, ticket, outcome == Outcome::Failure, slow, at, lim)
             }
             _ => None,
         };
+        self.finish(w, ticket, outcome, slow, verdict, now, lim, obs);
+    }
+
+    /// A success (no slow-call rule) of a Closed ticket, with a window, on the quiet word
+    /// of its generation: [`settle_slow`](Self::settle_slow)'s steps for exactly this case,
+    /// without its branches for every other (a small frame, no failure timestamp, no probe
+    /// or shadow checks). Reads the clock only for a time window: the coarse clock if the
+    /// breaker has one (`Clock::window_us`), never used for the transition then.
+    #[inline(always)]
+    fn settle_window_success(
+        &self,
+        w: Word,
+        ticket: Ticket,
+        lim: &Limits,
+        win: &RateWindow,
+        obs: &impl Observer,
+    ) {
+        debug_assert!(!self.timed && w == ticket.quiet_word() && ticket.role() == Role::Closed);
+        let window_now = win.needs_time().then(|| self.clock.window_us());
+        let verdict = judge(win, ticket, false, false, window_now, lim);
+        if verdict.is_some() {
+            // A transition starts on a precise reading: a coarse one lags, and an open
+            // period started from it would end early.
+            let now = window_now.filter(|_| !self.clock.is_coarse());
+            self.finish(w, ticket, Outcome::Success, false, verdict, now, lim, obs);
+        }
+    }
+
+    /// The last step of recording an outcome: drive the word with `transition::record`,
+    /// unless it is a success without a verdict on the quiet word (nothing to change).
+    #[inline(always)]
+    #[allow(clippy::too_many_arguments)]
+    fn finish(
+        &self,
+        w: Word,
+        ticket: Ticket,
+        outcome: Outcome,
+        slow: bool,
+        verdict: Option<Cause>,
+        now: Option<u64>,
+        lim: &Limits,
+        obs: &impl Observer,
+    ) {
         if outcome == Outcome::Success && verdict.is_none() && w == ticket.quiet_word() {
             return;
         }
@@ -537,4 +599,29 @@ impl Engine {
     pub(crate) fn heap_bytes(&self) -> usize {
         self.stripes.heap_bytes()
     }
+}
+
+/// Enters an outcome of `ticket`'s generation into the window and returns the window's
+/// verdict (P2, P3). The window judges every outcome that could trip it (a success too: in
+/// a time window once older successes have left); it skips the sum only for a plain
+/// success it proves harmless (window.rs, "Skipping the sum"). `now` is the time of the
+/// outcome, read if the window needs it.
+#[inline(always)]
+fn judge(
+    win: &RateWindow,
+    ticket: Ticket,
+    failure: bool,
+    slow: bool,
+    now: Option<u64>,
+    lim: &Limits,
+) -> Option<Cause> {
+    win.add(
+        ticket.generation(),
+        failure,
+        slow,
+        now.unwrap_or(0),
+        u64::from(lim.minimum_calls),
+        |t| transition::rate_verdict(t.outcomes, t.failures, t.slow, lim),
+    )
+    .verdict()
 }

@@ -384,7 +384,7 @@ impl RateWindow {
     /// [`Added::Stale`] when the outcome was *not* entered because the window already holds
     /// a newer generation (it must not trip anything). The first outcome of a newer
     /// generation empties the window in O(1).
-    #[inline]
+    #[inline(always)]
     pub(crate) fn add<V>(
         &self,
         gen: u64,
@@ -402,7 +402,7 @@ impl RateWindow {
     }
 
     /// [`add`](Self::add) for a caller that already has its `counters::slot()` id.
-    #[inline]
+    #[inline(always)]
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn add_at<V>(
         &self,
@@ -424,8 +424,7 @@ impl RateWindow {
                     // then; a plain success in place of the oldest lowers both rates.
                     return Added::Quiet;
                 }
-                let t = c.totals_after(gen, after);
-                Added::Judged(t, judge(t))
+                c.judge(gen, after, judge)
             }
             Imp::Time(t) => t.add(slot, gen, failure, slow, now_us, minimum, judge),
         }
@@ -686,6 +685,14 @@ impl Calls {
                 }
             }
         }
+    }
+
+    /// The totals after the header `after` (of `gen`) and the judge's verdict on them.
+    /// Out of line: the skipped case stays small.
+    #[inline(never)]
+    fn judge<V>(&self, gen: u64, after: Lo, judge: impl FnOnce(Totals) -> Option<V>) -> Added<V> {
+        let t = self.totals_after(gen, after);
+        Added::Judged(t, judge(t))
     }
 
     fn totals(&self, gen: u64) -> Totals {
@@ -1127,7 +1134,7 @@ impl Time {
 
     /// Enters one outcome, then judges the totals unless the owner's `quiet` mark shows that
     /// a plain success cannot trip the window ([`RateWindow::add`]).
-    #[inline]
+    #[inline(always)]
     #[allow(clippy::too_many_arguments)]
     fn add<V>(
         &self,
@@ -1163,9 +1170,24 @@ impl Time {
         if !failure && !slow && stripe.quiet() == mark {
             return Added::Quiet;
         }
+        self.judge_owned(stripe, gen, epoch, minimum, judge)
+    }
+
+    /// Sums and judges the window for an owner whose outcome may have tripped it, and sets
+    /// the owner's skip mark from the verdict. Out of line: the skipped case stays small.
+    #[inline(never)]
+    fn judge_owned<V>(
+        &self,
+        stripe: &OwnedStripe,
+        gen: u64,
+        epoch: u64,
+        minimum: u64,
+        judge: impl FnOnce(Totals) -> Option<V>,
+    ) -> Added<V> {
         let t = self.totals_at(gen, epoch);
         let verdict = judge(t);
         if verdict.is_none() {
+            let mark = epoch.wrapping_add(1);
             stripe.set_quiet(if t.outcomes >= minimum { mark } else { 0 });
         }
         Added::Judged(t, verdict)

@@ -581,6 +581,18 @@ impl Setting for Time10s {
     }
 }
 
+/// [`Time10s`] with the coarse clock ([`COARSE_INTERVAL`]): the window files and sums its
+/// outcomes at the coarse reading, so a success reads no hardware clock.
+#[derive(Debug)]
+pub struct Time10sCoarse;
+
+impl Setting for Time10sCoarse {
+    const NAME: &'static str = "breakerbox_time10s_coarse";
+    fn apply(b: breakerbox::ConfigBuilder) -> breakerbox::ConfigBuilder {
+        Time10s::apply(b).clock_precision(breakerbox::ClockPrecision::Coarse(COARSE_INTERVAL))
+    }
+}
+
 /// breakerbox with the coarse clock (the `breakerbox_coarse` rows).
 pub type BreakerboxCoarse = Variant<Coarse>;
 
