@@ -1,6 +1,8 @@
 //! Rate policies side by side, in one run: breakerbox's `Window::Calls(100)` and
-//! `Window::Time(10 s)` (open at 50 % failures once 20 outcomes were seen) next to the peers
-//! configured with their own rate policies:
+//! `Window::Time(10 s)` (open at 50 % failures once 20 outcomes were seen; the time window
+//! also with `ClockPrecision::Coarse(1 ms)`, `breakerbox_time10s_coarse`) next to the peers
+//! configured with their own rate policies, and the floor (`floor`: one shared increment per
+//! call, the least an exact count window costs):
 //!
 //! - `failsafe_rate`: failsafe 1.x `success_rate_over_time_window(0.5, 20, 10 s, ..)`;
 //! - `recloser_ring`: recloser 1.x with a ring of the last 100 outcomes, `error_rate(0.5)`;
@@ -412,6 +414,9 @@ fn group(c: &mut Criterion, name: &str, fails: fn(u64) -> bool) {
     bench::<BbTimeCoarse>(&mut g, fails, |_, _| {});
     bench::<FailsafeRate>(&mut g, fails, |_, _| {});
     bench::<RecloserRing>(&mut g, fails, |_, _| {});
+    // One shared read-modify-write per call and nothing else: the least an exact count
+    // window can cost (issue 9), in the same run as the rest.
+    bench::<common::Floor>(&mut g, fails, |_, _| {});
     bench::<TowerCalls>(&mut g, fails, |t, threads| {
         t.0.check(&format!("{name}/{}", TowerCalls::NAME), threads, fails)
     });

@@ -24,8 +24,8 @@
 //! 5. Two shortcuts skip the loop, each a pure function property-tested against the full
 //!    step: a published open period that has not ended rejects from the word, the stamp
 //!    and one clock read ([`transition::open_refusal`]); a closed outcome that only moves
-//!    the failure streak, without a window, is one CAS of the word
-//!    ([`transition::closed_streak`]; if the word moved, the loop decides afresh).
+//!    the failure streak (no window, or a window that gave no verdict) is one CAS of the
+//!    word ([`transition::closed_streak`]; if the word moved, the loop decides afresh).
 //!    Not a shortcut of the step but of the code: a windowed success on the quiet word of
 //!    its generation (no slow-call rule) takes `settle_window_success`, which runs the
 //!    same window judgment and, only on a verdict, the same loop as `settle_slow`, in a
@@ -317,14 +317,9 @@ impl Engine {
             return self.probe_success(ticket, lim, obs);
         }
         // Without a window, a closed outcome that only moves the streak is one CAS of the
-        // word (`transition::closed_streak` is `record`'s step for it, property-tested);
-        // if the word moved meanwhile, the loop below decides afresh.
-        if window.is_none() {
-            if let Some(next) = transition::closed_streak(w, ticket, outcome, lim) {
-                if next == w || self.word.compare_exchange_weak(w, next).is_ok() {
-                    return;
-                }
-            }
+        // word; if the word moved meanwhile, the loop decides afresh.
+        if window.is_none() && self.move_streak(w, ticket, outcome, lim) {
+            return;
         }
         // P2: outcomes of the current Closed generation enter the window, then its verdict
         // is an input of the step.
@@ -342,7 +337,21 @@ impl Engine {
             }
             _ => None,
         };
+        // The same shortcut once the window gave no verdict.
+        if window.is_some() && verdict.is_none() && self.move_streak(w, ticket, outcome, lim) {
+            return;
+        }
         self.finish(w, ticket, outcome, slow, verdict, now, lim, obs);
+    }
+
+    /// The streak shortcut: when `outcome` (with no window verdict) only moves the closed
+    /// failure streak, one CAS of the word from `w`; `true` if that recorded it.
+    /// `transition::closed_streak` is `record`'s step for it with no verdict
+    /// (property-tested `the_closed_shortcut_agrees_with_record`).
+    #[inline(always)]
+    fn move_streak(&self, w: Word, ticket: Ticket, outcome: Outcome, lim: &Limits) -> bool {
+        transition::closed_streak(w, ticket, outcome, lim)
+            .is_some_and(|next| next == w || self.word.compare_exchange_weak(w, next).is_ok())
     }
 
     /// A success (no slow-call rule) of a Closed ticket, with a window, on the quiet word
