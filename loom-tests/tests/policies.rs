@@ -45,6 +45,54 @@ fn the_outcome_crossing_the_rate_trips_once() {
     );
 }
 
+/// Two successes race on the window's own success path (a quiet word, no slow-call rule):
+/// after F, F, S in a `Calls(4)` window (rate 50 %, minimum 4), whichever success lands
+/// first brings the window to its minimum at 50 % and trips it; the other is judged on its
+/// own ticket's window (F, S, S, S: 25 %) and must not trip again. One trip, every outcome
+/// counted.
+#[test]
+fn a_success_reaching_the_minimum_trips_once() {
+    check(
+        "policies/a_success_reaching_the_minimum_trips_once",
+        None,
+        || {
+            let rate_only = Config::builder()
+                .sliding_window(Window::Calls(4))
+                .failure_rate_threshold(50.0)
+                .minimum_calls(4)
+                .timeout(TIMEOUT)
+                .half_open_timeout(HALF_OPEN_TIMEOUT)
+                .build()
+                .unwrap();
+            let fx = Fixture::new(rate_only);
+            for fail in [true, true, false] {
+                let permit = fx.breaker.try_acquire().expect("closed");
+                if fail {
+                    permit.failure()
+                } else {
+                    permit.success()
+                }
+            }
+            assert_eq!(fx.breaker.metrics().consecutive_failures, 0);
+            let permits: Vec<_> = (0..2)
+                .map(|_| fx.breaker.try_acquire_owned().expect("closed"))
+                .collect();
+            let threads: Vec<_> = permits
+                .into_iter()
+                .map(|p| thread::spawn(move || p.success()))
+                .collect();
+            for t in threads {
+                t.join().unwrap();
+            }
+            let m = fx.breaker.metrics();
+            assert_eq!(m.state, State::Open);
+            assert_eq!((m.successful_calls, m.failed_calls), (3, 2));
+            assert_eq!(m.state_transitions, 1);
+            assert_eq!(fx.transitions.causes(), [Cause::FailureRate]);
+        },
+    );
+}
+
 /// Dry run: a caller races the failure that trips the breaker. It is always admitted; if it
 /// came after the trip it is counted as a would-be rejection and its outcome is only
 /// counted. Both orders are reached.
