@@ -16,7 +16,8 @@
 //!
 //! Groups: `rate_closed_ok` (every call succeeds) and `rate_closed_mixed` (one call in ten
 //! fails: 10 %, below every threshold, so all stay closed), each at 1 and 2 threads (the
-//! contended harness of `common`: the per-call latency each thread sees).
+//! contended harness of `common`: the per-call latency each thread sees); and `clock_read`,
+//! one TSC read, the price of the precise clock.
 //!
 //! Run: `cargo bench -p breakerbox-benches --bench policies`.
 
@@ -434,9 +435,18 @@ fn rate_closed_mixed(c: &mut Criterion) {
     group(c, "rate_closed_mixed", common::mixed_fails);
 }
 
+/// What one TSC read costs here (`quanta::Clock::raw`, the `rdtsc` behind every precise
+/// clock read): the price a `Window::Time` outcome pays on the precise clock.
+fn clock_read(c: &mut Criterion) {
+    let mut g = c.benchmark_group("clock_read");
+    let clock = breakerbox::quanta::Clock::new();
+    g.bench_function("quanta_raw", |b| b.iter(|| black_box(clock.raw())));
+    g.finish();
+}
+
 criterion_group! {
     name = policies;
     config = common::criterion_config();
-    targets = rate_closed_ok, rate_closed_mixed
+    targets = rate_closed_ok, rate_closed_mixed, clock_read
 }
 criterion_main!(policies);
