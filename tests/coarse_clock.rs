@@ -1,6 +1,7 @@
 //! The opt-in coarse clock (`ClockPrecision::Coarse`): its validation, its determinism on a
 //! mock clock, and, with the real process-wide clock thread, that an open period ends
-//! within the documented bound (one interval either way, plus the thread's wake-up delay).
+//! within the documented bound (one interval either way, plus the thread's wake-up delay),
+//! and that a coarse time window lets its outcomes go about `d` after they entered.
 //! Whether the thread starts only for coarse breakers is `tests/coarse_clock_lazy.rs` (a
 //! process of its own).
 
@@ -203,4 +204,45 @@ fn a_real_coarse_clock_rejects_until_the_deadline_and_admits_within_one_interval
         eprintln!("attempt {attempt}: no sample before the deadline (a loaded machine); again");
     }
     panic!("never sampled the breaker before its deadline in 5 attempts");
+}
+
+/// With the real clock thread, a coarse breaker's time window files its outcomes at the
+/// coarse reading and lets them go after about `d` (between `d - d/10 - L` and `d + L`,
+/// `L` = interval + the thread's lateness): a reading that did not move would keep them.
+#[test]
+fn a_real_coarse_time_window_forgets_its_outcomes() {
+    use breakerbox::Window;
+    const SPAN: Duration = Duration::from_secs(1);
+    // Scheduling delays of this thread and the clock thread on a loaded machine.
+    const SLACK: Duration = Duration::from_secs(5);
+    let config = Config::builder()
+        .sliding_window(Window::Time(SPAN))
+        .failure_rate_threshold(100.0)
+        .minimum_calls(2)
+        .clock_precision(coarse(MS))
+        .build()
+        .expect("valid");
+    let breaker = CircuitBreaker::with_config("coarse-window", config);
+    if breakerbox::coarse_clock_interval().is_none() {
+        return; // The thread could not start: the breaker is precise (documented).
+    }
+    breaker.try_acquire().expect("closed").failure();
+    breaker.try_acquire().expect("closed").success();
+    let recorded = quanta::Instant::now();
+    assert_eq!(breaker.metrics().failure_rate, Some(50.0));
+    while breaker.metrics().failure_rate.is_some() {
+        assert!(
+            recorded.elapsed() < SPAN + SLACK,
+            "outcomes still in a {SPAN:?} window after {:?}",
+            recorded.elapsed()
+        );
+        thread::sleep(10 * MS);
+    }
+    let gone_after = recorded.elapsed();
+    assert!(
+        gone_after >= SPAN - SPAN / 10 - SLACK.min(SPAN / 2),
+        "{gone_after:?}"
+    );
+    assert_eq!(breaker.state(), State::Closed);
+    assert_eq!(breaker.metrics().failed_calls, 1);
 }
