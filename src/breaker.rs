@@ -445,13 +445,7 @@ impl CircuitBreaker {
         // P3 / P6: rates of the current closed window, once it holds its minimum.
         let (failure_rate, slow_call_rate) = match &self.window {
             Some(win) if closed => {
-                // In the window's own time: the coarse reading for a coarse breaker.
-                let at = if clock.is_coarse() {
-                    clock.window_us()
-                } else {
-                    now
-                };
-                let t = win.totals(w.generation(), at);
+                let t = win.totals(w.generation(), now);
                 let (n, failures, slow) = (t.outcomes, t.failures, t.slow);
                 if n > 0 && n >= u64::from(lim.minimum_calls) {
                     let pct = |x: u64| x as f64 * 100.0 / n as f64;
@@ -760,25 +754,44 @@ mod coarse {
     }
 
     #[test]
-    fn a_time_window_files_and_sums_at_the_coarse_reading() {
+    fn mid_bucket_a_success_is_filed_by_the_coarse_reading() {
         let (b, p, c) = windowed(2, 9_800);
-        // Precise 10.5 s (bucket 10), coarse 9.8 s (bucket 9): filed in bucket 9.
+        // The clock thread is 0.7 s late: precise 10.5 s (bucket 10), coarse 9.8 s, its
+        // bound 9.801 s (both bucket 9). Successes are filed by the coarse reading, in
+        // bucket 9 (early by the thread's lateness, as documented); failures take the
+        // general path, which reads the TSC: bucket 10.
         p.increment(700 * MS);
         for _ in 0..3 {
             b.try_acquire().expect("closed").success();
         }
         b.try_acquire().expect("closed").failure();
         b.try_acquire().expect("closed").failure();
-        // Coarse 18.9 s: buckets 9..=18 still hold them.
-        p.increment(9_000 * MS);
-        c.increment(9_100 * MS);
+        let _ = &c;
+        // 18.9 s (bucket 18): buckets 9..=18 hold all five.
+        p.increment(8_400 * MS);
         assert_eq!(b.metrics().failure_rate, Some(40.0));
-        // Coarse 19.0 s: bucket 9 has left, although the precise time (19.6 s, bucket 19)
-        // would still count an outcome filed at the precise 10.5 s.
-        p.increment(100 * MS);
-        c.increment(100 * MS);
-        assert_eq!(b.metrics().failure_rate, None);
+        // 19.5 s (bucket 19): bucket 9 has left, bucket 10 has not.
+        p.increment(600 * MS);
+        assert_eq!(b.metrics().failure_rate, Some(100.0));
         assert_eq!(b.metrics().failed_calls, 2);
+    }
+
+    #[test]
+    fn near_a_bucket_edge_a_success_reads_the_tsc() {
+        let (b, p, c) = windowed(2, 9_999);
+        // On time (0.5 ms behind), but the coarse reading (9.9995 s) and its bound
+        // (10.0005 s) straddle the edge of buckets 9 and 10: the TSC decides (10.0002 s,
+        // bucket 10).
+        p.increment(1_200_000);
+        c.increment(500_000);
+        b.try_acquire().expect("closed").success();
+        b.try_acquire().expect("closed").success();
+        // 19.5 s (bucket 19): buckets 10..=19 still hold both; filed in bucket 9 by the
+        // coarse reading they would have left.
+        p.increment(9_499_800_000);
+        assert_eq!(b.metrics().failure_rate, Some(0.0));
+        p.increment(MS * 500);
+        assert_eq!(b.metrics().failure_rate, None);
     }
 
     #[test]

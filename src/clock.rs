@@ -13,9 +13,9 @@
 //! of this module, `breakerbox-tick`, advances every interval to the TSC clock's time (in
 //! the same units: its `now()` is comparable with `quanta::Instant::now()`, and lags it by up
 //! to one interval while the thread keeps time). Only two readers use it: the open path's
-//! shortcut ([`Clock::now_bound_us`], an upper bound of the time) and a time window
-//! ([`Clock::window_us`], which files outcomes under the coarse reading itself);
-//! [`Clock::now_us`] has no branch for it.
+//! shortcut ([`Clock::now_bound_us`], an upper bound of the time) and a time window's
+//! success ([`Clock::coarse_range_us`], which decides its bucket when the reading and the
+//! bound agree on it); [`Clock::now_us`] has no branch for it.
 //!
 //! The coarse clock is a [`quanta::Clock::mock`] driven by that thread: quanta's only clock
 //! whose reads load a value we set (`raw()` is the mock's value, `delta_as_nanos` a plain
@@ -162,23 +162,16 @@ impl Clock {
         }
     }
 
-    /// The time a time window files outcomes under and sums its buckets at. Precise:
-    /// `now_us()`. Coarse: the coarse reading itself (one atomic load, no TSC read), which
-    /// trails `now_us()` by up to the interval while the thread keeps time and never moves
-    /// back; every window access of a coarse breaker reads this, so its buckets are kept in
-    /// one consistent time. Never used for a transition: periods stay on precise readings.
+    /// The coarse reading and its bound: `(c, c + lag)`, between which the real time lies
+    /// while the clock thread keeps time (`c` is never ahead of it). `None` for a precise
+    /// clock. A time window files a success by `c` when both ends fall in one bucket (so the
+    /// bucket is exact without a TSC read); near a bucket's edge it reads the TSC instead.
     #[inline]
-    pub(crate) fn window_us(&self) -> u64 {
-        match &self.coarse {
-            None => self.now_us(),
-            Some(c) => c.clock.raw().saturating_sub(c.epoch_ns) / 1_000,
-        }
-    }
-
-    /// Whether [`window_us`](Clock::window_us) is the coarse reading.
-    #[inline]
-    pub(crate) fn is_coarse(&self) -> bool {
-        self.coarse.is_some()
+    pub(crate) fn coarse_range_us(&self) -> Option<(u64, u64)> {
+        self.coarse.as_deref().map(|c| {
+            let reading = c.clock.raw().saturating_sub(c.epoch_ns) / 1_000;
+            (reading, reading.saturating_add(c.lag_us))
+        })
     }
 
     /// The wall-clock time of a breaker time.

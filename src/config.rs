@@ -36,7 +36,8 @@ pub enum Window {
     /// The outcomes recorded in the last `d`,
     /// `Config::MIN_WINDOW_TIME..=Config::MAX_WINDOW_TIME`, kept in 10 equal buckets: an
     /// outcome leaves the window between `d - d/10` and `d` after it entered (with
-    /// [`ClockPrecision::Coarse`], give or take the coarse clock's lag: see there).
+    /// [`ClockPrecision::Coarse`], a success may leave early by the clock thread's
+    /// lateness, when the OS wakes it late: see there).
     Time(Duration),
 }
 
@@ -48,27 +49,30 @@ pub enum Window {
 /// `slow_call_duration` set or a [`Window::Time`]). [`Precise`](ClockPrecision::Precise)
 /// reads the TSC each time (`rdtsc` and a scaling, about 13 ns on the VM we measure on).
 /// [`Coarse`](ClockPrecision::Coarse) reads one shared atomic instead in two places, so a
-/// rejection, and a time window's success, touch no hardware clock at all. The choice is
-/// made once, when the breaker is built: a precise breaker pays nothing for the option.
+/// rejection, and almost every time-window success, touch no hardware clock at all. The
+/// choice is made once, when the breaker is built: a precise breaker pays nothing for it.
 ///
 /// # The trade
 ///
-/// * **Only rejections and the time window read it.** Transitions, deadlines, slow-call
-///   timing and the `SystemTime`s in [`Metrics`](crate::Metrics) keep the precise clock.
-/// * **A [`Window::Time`] runs on the coarse time.** Every outcome is filed, and every sum
-///   (the window's verdict, [`Metrics`](crate::Metrics)' rates) is taken, at the coarse
-///   reading, which trails the real time by up to `L` = the interval plus the clock
-///   thread's lateness. The window is exact in that one time, so it stays consistent (the
-///   skipped sums of `Window::Time` still prove P3), but in real time an outcome leaves it
-///   between `d - d/10 - L` and `d + L` after it entered, instead of between `d - d/10` and
-///   `d`. A rate that trips opens the breaker at a precise reading: periods never start
-///   early, so they never end early. With 1 ms next to a 60 s window this is invisible.
-/// * **Rejections.** An open breaker rejects on the coarse reading plus one interval (a bound of the real time
-///   while the clock thread keeps time) only while that bound is before the period's
-///   deadline; in the period's last interval the precise clock decides. So the period ends
-///   on time, never early, and late only when the OS wakes the clock thread late (by that
-///   lateness). [`Rejected::retry_after`](crate::Rejected::retry_after) of a coarse rejection
-///   may be up to one interval short (or long by the thread's lateness, when it is late); [`state`](crate::CircuitBreaker::state) and
+/// * **Only rejections and a time window's successes read it.** Transitions, deadlines,
+///   slow-call timing, failures and the `SystemTime`s in [`Metrics`](crate::Metrics) keep
+///   the precise clock.
+/// * **A [`Window::Time`] success.** It is filed in its bucket by the coarse reading when
+///   the reading and its bound (the reading plus one interval) fall in one bucket, which is
+///   then the exact bucket; when they straddle a bucket's edge (one interval in every bucket
+///   width: 0.1 % of the time for 1 ms next to `Time(10 s)`'s 1 s buckets) the TSC decides.
+///   Failures, slow calls, the rates in `Metrics` and the trips a window causes read the
+///   precise clock. So while the clock thread keeps time the window is exactly as precise
+///   (P4: an outcome leaves it between `d - d/10` and `d` after it entered); if the OS wakes
+///   the thread late by more than its interval, a success may be filed in an older bucket,
+///   and leave the window early, by that lateness.
+/// * **Rejections.** An open breaker rejects on the coarse reading plus one interval (a
+///   bound of the real time while the clock thread keeps time) only while that bound is
+///   before the period's deadline; in the period's last interval the precise clock decides.
+///   So the period ends on time, never early, and late only when the OS wakes the clock
+///   thread late (by that lateness). [`Rejected::retry_after`](crate::Rejected::retry_after)
+///   of a coarse rejection may be up to one interval short (or long by the thread's
+///   lateness, when it is late); [`state`](crate::CircuitBreaker::state) and
 ///   [`is_available`](crate::CircuitBreaker::is_available) read the precise clock, so while
 ///   the thread is late they may report half-open before `try_acquire` admits.
 /// * **One thread per process.** The first breaker built with a coarse config starts a

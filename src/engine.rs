@@ -328,12 +328,7 @@ impl Engine {
                 if w.phase() == Phase::Closed && !w.disabled() && outcome != Outcome::Ignored =>
             {
                 debug_assert!(now.is_some() || !win.needs_time());
-                // A coarse breaker's time window runs on the coarse clock (`Clock::window_us`).
-                let at = match now {
-                    Some(_) if self.clock.is_coarse() => Some(self.clock.window_us()),
-                    _ => now,
-                };
-                judge(win, ticket, outcome == Outcome::Failure, slow, at, lim)
+                judge(win, ticket, outcome == Outcome::Failure, slow, now, lim)
             }
             _ => None,
         };
@@ -357,8 +352,9 @@ impl Engine {
     /// A success (no slow-call rule) of a Closed ticket, with a window, on the quiet word
     /// of its generation: [`settle_slow`](Self::settle_slow)'s steps for exactly this case,
     /// without its branches for every other (a small frame, no failure timestamp, no probe
-    /// or shadow checks). Reads the clock only for a time window: the coarse clock if the
-    /// breaker has one (`Clock::window_us`), never used for the transition then.
+    /// or shadow checks). Reads the clock only for a time window: with a coarse clock, the
+    /// coarse reading when it fixes the bucket (`Clock::coarse_range_us`), else the TSC; a
+    /// coarse reading never times a transition.
     #[inline(always)]
     fn settle_window_success(
         &self,
@@ -369,12 +365,25 @@ impl Engine {
         obs: &impl Observer,
     ) {
         debug_assert!(!self.timed && w == ticket.quiet_word() && ticket.role() == Role::Closed);
-        let window_now = win.needs_time().then(|| self.clock.window_us());
-        let verdict = judge(win, ticket, false, false, window_now, lim);
+        let mut now = None;
+        let epoch = if win.needs_time() {
+            // The real time lies in [reading, bound] while the clock thread keeps time: if
+            // both ends fall in one bucket, that is the outcome's bucket, exactly.
+            let coarse = self.clock.coarse_range_us();
+            let epoch = coarse.and_then(|(reading, bound)| win.epoch_within(reading, bound));
+            epoch.unwrap_or_else(|| win.epoch_of(*now.insert(self.clock.now_us())))
+        } else {
+            0
+        };
+        let min = u64::from(lim.minimum_calls);
+        let verdict = win
+            .add_in_epoch(ticket.generation(), false, false, epoch, min, |t| {
+                transition::rate_verdict(t.outcomes, t.failures, t.slow, lim)
+            })
+            .verdict();
         if verdict.is_some() {
-            // A transition starts on a precise reading: a coarse one lags, and an open
-            // period started from it would end early.
-            let now = window_now.filter(|_| !self.clock.is_coarse());
+            // A transition starts on a precise reading (`now`, or the loop reads one): a
+            // coarse one lags, and an open period started from it would end early.
             self.finish(w, ticket, Outcome::Success, false, verdict, now, lim, obs);
         }
     }

@@ -426,7 +426,7 @@ impl RateWindow {
                 }
                 c.judge(gen, after, judge)
             }
-            Imp::Time(t) => t.add(slot, gen, failure, slow, now_us, minimum, judge),
+            Imp::Time(t) => t.add(slot, gen, failure, slow, t.epoch(now_us), minimum, judge),
         }
     }
 
@@ -439,6 +439,52 @@ impl RateWindow {
             Imp::Time(t) => {
                 let epoch = t.epoch(now_us);
                 !matches!(t.enter(slot, gen, failure, slow, epoch), Entered::Stale)
+            }
+        }
+    }
+
+    /// The bucket number (epoch) of `now_us` in a time window; 0 for a count window.
+    #[inline]
+    pub(crate) fn epoch_of(&self, now_us: u64) -> u64 {
+        match &self.imp {
+            Imp::Calls(_) => 0,
+            Imp::Time(t) => t.epoch(now_us),
+        }
+    }
+
+    /// The epoch of `lo` if `hi >= lo` falls in the same bucket of a time window (one
+    /// division and one multiplication); `None` if they straddle a bucket's edge, or for a
+    /// count window.
+    #[inline]
+    pub(crate) fn epoch_within(&self, lo: u64, hi: u64) -> Option<u64> {
+        match &self.imp {
+            Imp::Calls(_) => None,
+            Imp::Time(t) => {
+                let e = t.epoch(lo);
+                // The bucket of `e` ends at `(e + 1)·w`, which is at most `lo + w`: no overflow
+                // for any time a breaker reaches.
+                (hi < e.saturating_add(1).saturating_mul(t.width)).then_some(e)
+            }
+        }
+    }
+
+    /// [`add`](Self::add) at a known epoch ([`epoch_of`](Self::epoch_of) or
+    /// [`epoch_within`](Self::epoch_within)) instead of a time; a count window ignores it.
+    #[inline(always)]
+    pub(crate) fn add_in_epoch<V>(
+        &self,
+        gen: u64,
+        failure: bool,
+        slow: bool,
+        epoch: u64,
+        minimum: u64,
+        judge: impl FnOnce(Totals) -> Option<V>,
+    ) -> Added<V> {
+        match &self.imp {
+            Imp::Calls(_) => self.add_at(0, gen, failure, slow, 0, minimum, judge),
+            Imp::Time(t) => {
+                let slot = crate::counters::slot();
+                t.add(slot, gen, failure, slow, epoch, minimum, judge)
             }
         }
     }
@@ -1111,6 +1157,8 @@ struct Time {
     /// [`fast_div`]'s constant for the bucket width `w = d / BUCKETS` µs: an epoch is
     /// `now / w`.
     width_magic: u128,
+    /// The bucket width `w` in µs.
+    width: u64,
     /// The newest generation entered so far: an add of an older one is refused at once
     /// (read on every add, written once per generation, so its line stays shared).
     newest: AtomicU64,
@@ -1126,6 +1174,7 @@ impl Time {
         let width = d_us / BUCKETS as u64;
         Time {
             width_magic: (u128::MAX / u128::from(width)).wrapping_add(1),
+            width,
             newest: AtomicU64::new(0),
             owned: (0..owned).map(|_| OwnedStripe::new()).collect(),
             shared: Box::new(SharedStripe::new()),
@@ -1142,11 +1191,10 @@ impl Time {
         gen: u64,
         failure: bool,
         slow: bool,
-        now_us: u64,
+        epoch: u64,
         minimum: u64,
         judge: impl FnOnce(Totals) -> Option<V>,
     ) -> Added<V> {
-        let epoch = self.epoch(now_us);
         let stripe = match self.enter(slot, gen, failure, slow, epoch) {
             Entered::Stale => return Added::Stale,
             Entered::Shared => {
@@ -1623,6 +1671,27 @@ mod tests {
         ) {
             prop_assert_eq!(fast_div(a, (u128::MAX / u128::from(d)).wrapping_add(1)), a / d);
             prop_assert_eq!(fast_div(u64::MAX, (u128::MAX / u128::from(d)).wrapping_add(1)), u64::MAX / d);
+        }
+
+        /// `epoch_within(lo, hi)` is the bucket of `lo` exactly when `hi` is in it too (the
+        /// coarse clock's test for an exact bucket), at bucket edges as much as inside.
+        #[test]
+        fn epoch_within_is_one_bucket(
+            d_ms in 1_000u64..100_000,
+            lo in prop_oneof![any::<u32>().prop_map(u64::from), 0u64..1 << 50],
+            span in prop_oneof![0u64..2_000, 0u64..1 << 30],
+            edge: bool,
+        ) {
+            let w = RateWindow::new(Kind::Time(d_ms * 1_000));
+            let width = d_ms * 100;
+            // Half the cases end at a bucket's edge, or one or two µs before it.
+            let end = (lo / width + 1) * width;
+            let lo = if edge { end.saturating_sub(span + span % 3) } else { lo };
+            let hi = lo + span;
+            let same = lo / width == hi / width;
+            prop_assert_eq!(w.epoch_within(lo, hi), same.then_some(lo / width));
+            prop_assert_eq!(w.epoch_of(hi), hi / width);
+            prop_assert_eq!(RateWindow::new(Kind::Calls(10)).epoch_within(lo, hi), None);
         }
 
         /// `fast_mod` is `%` on its domain.

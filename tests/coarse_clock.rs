@@ -206,9 +206,10 @@ fn a_real_coarse_clock_rejects_until_the_deadline_and_admits_within_one_interval
     panic!("never sampled the breaker before its deadline in 5 attempts");
 }
 
-/// With the real clock thread, a coarse breaker's time window files its outcomes at the
-/// coarse reading and lets them go after about `d` (between `d - d/10 - L` and `d + L`,
-/// `L` = interval + the thread's lateness): a reading that did not move would keep them.
+/// With the real clock thread, a coarse breaker's time window files a success by the coarse
+/// reading (when it fixes the bucket) and lets its outcomes go after about `d` (between
+/// `d - d/10` and `d`, earlier by the thread's lateness if it is late): a reading that did
+/// not move would keep them.
 #[test]
 fn a_real_coarse_time_window_forgets_its_outcomes() {
     use breakerbox::Window;
