@@ -107,6 +107,14 @@ struct Coarse {
     lag_us: u64,
 }
 
+impl Coarse {
+    /// The coarse reading in the breaker's microseconds (one atomic load).
+    #[inline]
+    fn reading_us(&self) -> u64 {
+        self.clock.raw().saturating_sub(self.epoch_ns) / 1_000
+    }
+}
+
 impl Clock {
     pub(crate) fn new(inner: quanta::Clock) -> Clock {
         let epoch = inner.raw();
@@ -158,7 +166,7 @@ impl Clock {
     pub(crate) fn now_bound_us(&self) -> u64 {
         match &self.coarse {
             None => self.now_us(),
-            Some(c) => (c.clock.raw().saturating_sub(c.epoch_ns) / 1_000).saturating_add(c.lag_us),
+            Some(c) => c.reading_us().saturating_add(c.lag_us),
         }
     }
 
@@ -169,7 +177,7 @@ impl Clock {
     #[inline]
     pub(crate) fn coarse_range_us(&self) -> Option<(u64, u64)> {
         self.coarse.as_deref().map(|c| {
-            let reading = c.clock.raw().saturating_sub(c.epoch_ns) / 1_000;
+            let reading = c.reading_us();
             (reading, reading.saturating_add(c.lag_us))
         })
     }

@@ -369,13 +369,15 @@ impl RateWindow {
         RateWindow { imp }
     }
 
-    /// Enters one outcome of the Closed generation `gen` at `now_us`, then asks `judge` about
+    /// Enters one outcome of the Closed generation `gen` in bucket `epoch`, then asks `judge` about
     /// the window's totals after it, unless the outcome provably cannot trip the window
     /// ("Skipping the sum" in the module docs). `minimum` is the count the window must hold
     /// before its rates count (P3: `min(minimum_calls, n)` for `Calls(n)`, `minimum_calls`
     /// for `Time`); `judge` returns the verdict, `None` when the window does not trip.
     ///
-    /// `now_us` is read only by a time window ([`needs_time`](Self::needs_time)).
+    /// `epoch` is the outcome's bucket number, [`epoch_of`](Self::epoch_of) its time or
+    /// [`epoch_within`](Self::epoch_within) a range known to hold it; only a time window
+    /// reads it ([`needs_time`](Self::needs_time)).
     ///
     /// A time window files the outcome under the calling thread's `counters::slot()` id: the
     /// breaker's counters claim it on every call, so it is claimed by then; a thread that
@@ -390,7 +392,7 @@ impl RateWindow {
         gen: u64,
         failure: bool,
         slow: bool,
-        now_us: u64,
+        epoch: u64,
         minimum: u64,
         judge: impl FnOnce(Totals) -> Option<V>,
     ) -> Added<V> {
@@ -398,11 +400,12 @@ impl RateWindow {
             Imp::Calls(_) => 0,
             Imp::Time(_) => crate::counters::slot(),
         };
-        self.add_at(slot, gen, failure, slow, now_us, minimum, judge)
+        self.add_in(slot, gen, failure, slow, epoch, minimum, judge)
     }
 
-    /// [`add`](Self::add) for a caller that already has its `counters::slot()` id.
-    #[inline(always)]
+    /// [`add`](Self::add) at the time `now_us`, for a caller that already has its
+    /// `counters::slot()` id (tests, the loom models and the bench hook).
+    #[cfg(any(test, loom, breakerbox_bench))]
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn add_at<V>(
         &self,
@@ -411,6 +414,30 @@ impl RateWindow {
         failure: bool,
         slow: bool,
         now_us: u64,
+        minimum: u64,
+        judge: impl FnOnce(Totals) -> Option<V>,
+    ) -> Added<V> {
+        self.add_in(
+            slot,
+            gen,
+            failure,
+            slow,
+            self.epoch_of(now_us),
+            minimum,
+            judge,
+        )
+    }
+
+    /// [`add`](Self::add) with the slot id given.
+    #[inline(always)]
+    #[allow(clippy::too_many_arguments)]
+    fn add_in<V>(
+        &self,
+        slot: usize,
+        gen: u64,
+        failure: bool,
+        slow: bool,
+        epoch: u64,
         minimum: u64,
         judge: impl FnOnce(Totals) -> Option<V>,
     ) -> Added<V> {
@@ -426,7 +453,7 @@ impl RateWindow {
                 }
                 c.judge(gen, after, judge)
             }
-            Imp::Time(t) => t.add(slot, gen, failure, slow, t.epoch(now_us), minimum, judge),
+            Imp::Time(t) => t.add(slot, gen, failure, slow, epoch, minimum, judge),
         }
     }
 
@@ -468,28 +495,7 @@ impl RateWindow {
         }
     }
 
-    /// [`add`](Self::add) at a known epoch ([`epoch_of`](Self::epoch_of) or
-    /// [`epoch_within`](Self::epoch_within)) instead of a time; a count window ignores it.
-    #[inline(always)]
-    pub(crate) fn add_in_epoch<V>(
-        &self,
-        gen: u64,
-        failure: bool,
-        slow: bool,
-        epoch: u64,
-        minimum: u64,
-        judge: impl FnOnce(Totals) -> Option<V>,
-    ) -> Added<V> {
-        match &self.imp {
-            Imp::Calls(_) => self.add_at(0, gen, failure, slow, 0, minimum, judge),
-            Imp::Time(t) => {
-                let slot = crate::counters::slot();
-                t.add(slot, gen, failure, slow, epoch, minimum, judge)
-            }
-        }
-    }
-
-    /// Whether [`add`](Self::add) reads its `now_us` (a time window); a count window's
+    /// Whether [`add`](Self::add) reads its `epoch` (a time window); a count window's
     /// outcomes need no clock.
     #[inline]
     pub(crate) fn needs_time(&self) -> bool {
