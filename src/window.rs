@@ -1537,6 +1537,26 @@ mod tests {
         Ok(())
     }
 
+    /// `add`'s answer against a recount: judged with the exact totals `want` and the verdict
+    /// P3 gives (`trip`), or skipped only for a plain success on which P3 does not trip.
+    fn judged_exactly(
+        added: Added<()>,
+        want: Totals,
+        trip: bool,
+        failure: bool,
+        slow: bool,
+    ) -> Result<(), TestCaseError> {
+        match added {
+            Added::Judged(t, v) => {
+                prop_assert_eq!(t, want);
+                prop_assert_eq!(v.is_some(), trip);
+            }
+            Added::Quiet => prop_assert!(!trip && !failure && !slow),
+            Added::Stale => prop_assert!(false, "a current outcome was refused"),
+        }
+        Ok(())
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(300))]
 
@@ -1609,16 +1629,8 @@ mod tests {
                 r.add(gen, (failure, slow));
                 let want = r.totals(gen);
                 let trip = p3_trips(want, min, rates);
-                match w.add_at(0, gen, failure, slow, 0, min, |t| p3_trips(t, min, rates).then_some(())) {
-                    Added::Judged(t, v) => {
-                        prop_assert_eq!(t, want);
-                        prop_assert_eq!(v.is_some(), trip);
-                    }
-                    Added::Quiet => {
-                        prop_assert!(!trip && !failure && !slow);
-                    }
-                    Added::Stale => prop_assert!(false, "a current outcome was refused"),
-                }
+                let added = w.add_at(0, gen, failure, slow, 0, min, |t| p3_trips(t, min, rates).then_some(()));
+                judged_exactly(added, want, trip, failure, slow)?;
                 if trip {
                     gen += 1;
                 }
@@ -1653,16 +1665,8 @@ mod tests {
                     g == gen && now / w < at / w + BUCKETS as u64
                 }).map(|&(_, _, f, s)| (f, s)));
                 let trip = p3_trips(want, min, rates);
-                match win.add_at(slot, gen, failure, slow, now, min, |t| p3_trips(t, min, rates).then_some(())) {
-                    Added::Judged(t, v) => {
-                        prop_assert_eq!(t, want);
-                        prop_assert_eq!(v.is_some(), trip);
-                    }
-                    Added::Quiet => {
-                        prop_assert!(!trip && !failure && !slow);
-                    }
-                    Added::Stale => prop_assert!(false, "a current outcome was refused"),
-                }
+                let added = win.add_at(slot, gen, failure, slow, now, min, |t| p3_trips(t, min, rates).then_some(()));
+                judged_exactly(added, want, trip, failure, slow)?;
                 if trip {
                     gen += 1;
                 }

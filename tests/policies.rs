@@ -28,6 +28,13 @@ fn calls(n: u32, rate: f64, min: u32) -> ConfigBuilder {
         .minimum_calls(min)
 }
 
+fn time(d: Duration, rate: f64, min: u32) -> ConfigBuilder {
+    base()
+        .sliding_window(Window::Time(d))
+        .failure_rate_threshold(rate)
+        .minimum_calls(min)
+}
+
 fn ok(b: &CircuitBreaker) {
     b.try_acquire().expect("admitted").success();
 }
@@ -134,12 +141,7 @@ fn every_transition_into_closed_starts_an_empty_window() {
 #[test]
 fn a_time_window_forgets_old_outcomes_by_bucket() {
     let d = Duration::from_secs(10);
-    let config = base()
-        .sliding_window(Window::Time(d))
-        .failure_rate_threshold(50.0)
-        .minimum_calls(4)
-        .build()
-        .unwrap();
+    let config = time(d, 50.0, 4).build().unwrap();
     let (b, mock) = breaker(config);
     err(&b);
     err(&b);
@@ -165,12 +167,7 @@ fn a_time_window_forgets_old_outcomes_by_bucket() {
 #[test]
 fn a_success_trips_a_time_window_once_older_successes_left() {
     let d = Duration::from_secs(10);
-    let config = base()
-        .sliding_window(Window::Time(d))
-        .failure_rate_threshold(50.0)
-        .minimum_calls(4)
-        .build()
-        .unwrap();
+    let config = time(d, 50.0, 4).build().unwrap();
     let (b, mock) = breaker(config);
     let log = recorder(&b);
     for _ in 0..6 {
@@ -193,12 +190,7 @@ fn a_success_trips_a_time_window_once_older_successes_left() {
 /// P3 over a time window: the success that brings it to its minimum trips it.
 #[test]
 fn a_success_reaching_the_minimum_trips_a_time_window() {
-    let config = base()
-        .sliding_window(Window::Time(Duration::from_secs(10)))
-        .failure_rate_threshold(50.0)
-        .minimum_calls(4)
-        .build()
-        .unwrap();
+    let config = time(Duration::from_secs(10), 50.0, 4).build().unwrap();
     let (b, _mock) = breaker(config);
     for _ in 0..3 {
         err(&b);

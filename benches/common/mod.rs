@@ -581,8 +581,8 @@ impl Setting for Time10s {
     }
 }
 
-/// [`Time10s`] with the coarse clock ([`COARSE_INTERVAL`]): the window files and sums its
-/// outcomes at the coarse reading, so a success reads no hardware clock.
+/// [`Time10s`] with the coarse clock ([`COARSE_INTERVAL`]): a success is filed by the coarse
+/// reading whenever that fixes its bucket, so it almost never reads the hardware clock.
 #[derive(Debug)]
 pub struct Time10sCoarse;
 

@@ -6,6 +6,21 @@ use breakerbox::{Cause, Config, Mode, State, Window};
 use breakerbox_loom_tests::{check, config, Fixture, Reached, HALF_OPEN_TIMEOUT, TIMEOUT};
 use loom::thread;
 
+/// A `Calls(n)` window that opens at 50 % once it holds `n` outcomes, and nothing else: not
+/// `config()`, which sets failure_threshold and so turns the consecutive rule on (P1).
+fn rate_only(n: u32) -> Config {
+    let config = Config::builder()
+        .sliding_window(Window::Calls(n))
+        .failure_rate_threshold(50.0)
+        .minimum_calls(n)
+        .timeout(TIMEOUT)
+        .half_open_timeout(HALF_OPEN_TIMEOUT)
+        .build()
+        .unwrap();
+    assert!(!config.trips_on_consecutive_failures());
+    config
+}
+
 /// Two threads each record a failure into a `Calls(2)` window (rate 50 %, minimum 2, the
 /// consecutive rule off): whichever lands second crosses the threshold. The breaker opens
 /// exactly once, with one notification, and both failures are counted.
@@ -15,18 +30,7 @@ fn the_outcome_crossing_the_rate_trips_once() {
         "policies/the_outcome_crossing_the_rate_trips_once",
         None,
         || {
-            // Not `config()`: it sets failure_threshold, which would turn the consecutive rule
-            // on (P1); here only the rate may trip the breaker.
-            let rate_only = Config::builder()
-                .sliding_window(Window::Calls(2))
-                .failure_rate_threshold(50.0)
-                .minimum_calls(2)
-                .timeout(TIMEOUT)
-                .half_open_timeout(HALF_OPEN_TIMEOUT)
-                .build()
-                .unwrap();
-            assert!(!rate_only.trips_on_consecutive_failures());
-            let fx = Fixture::new(rate_only);
+            let fx = Fixture::new(rate_only(2));
             let threads: Vec<_> = (0..2)
                 .map(|_| {
                     let cb = fx.breaker.clone();
@@ -56,15 +60,7 @@ fn a_success_reaching_the_minimum_trips_once() {
         "policies/a_success_reaching_the_minimum_trips_once",
         None,
         || {
-            let rate_only = Config::builder()
-                .sliding_window(Window::Calls(4))
-                .failure_rate_threshold(50.0)
-                .minimum_calls(4)
-                .timeout(TIMEOUT)
-                .half_open_timeout(HALF_OPEN_TIMEOUT)
-                .build()
-                .unwrap();
-            let fx = Fixture::new(rate_only);
+            let fx = Fixture::new(rate_only(4));
             for fail in [true, true, false] {
                 let permit = fx.breaker.try_acquire().expect("closed");
                 if fail {
