@@ -1377,8 +1377,8 @@ pub mod hook {
             }
         }
 
-        /// `RateWindow::add_at` as the breaker calls it, with `minimum` and a judge that
-        /// trips when `trips` says so.
+        /// `RateWindow::add_at`: the breaker's `add` at the time `now_us`, with `minimum`
+        /// and a judge that trips when `trips` says so.
         #[allow(clippy::too_many_arguments)]
         pub fn record(
             &self,
